@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * ceredisctl: the operator's tool. A table of verbs; each lives in agent/ctl/ and works offline
+ * where it can, over D-Bus where it needs the running agent.
+ */
+#include "ceredis.h"
+
+#include "ctl/ctl.h"
+
+static const CtlVerb verbs[] = {
+        { "policy", verb_policy, "check, show or compile a policy file" },
+};
+
+static void usage(FILE *f) {
+        fprintf(f,
+                "Usage: ceredisctl [--help] [--version] VERB [ARGS...]\n"
+                "\n"
+                "Verbs:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                fprintf(f, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+        fprintf(f, "\nEvery verb takes --help and --json. Exit codes: 0 ok, 1 fail, 2 error.\n");
+}
+
+int main(int argc, char *argv[]) {
+        if (argc < 2) {
+                usage(stderr);
+                return CTL_EXIT_ERROR;
+        }
+        if (streq(argv[1], "--help") || streq(argv[1], "-h")) {
+                usage(stdout);
+                return CTL_EXIT_OK;
+        }
+        if (streq(argv[1], "--version")) {
+                printf("ceredisctl %s\n", PACKAGE_VERSION);
+                return CTL_EXIT_OK;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(argv[1], verbs[i].name))
+                        return verbs[i].run(argc - 1, argv + 1);
+
+        fprintf(stderr, "ceredisctl: unknown verb '%s' (see ceredisctl --help)\n", argv[1]);
+        return CTL_EXIT_ERROR;
+}
