@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The agent's side of nf_tables, over libmnl + libnftnl: install a compiled ruleset in one
+ * netlink batch, compare the live table with it, remove it. Never touches a table that is not
+ * the agent's own. Callers choose the network namespace (netns.h) before opening the socket.
+ */
+#pragma once
+
+#include "ceredis.h"
+#include "ruleset.h"
+
+typedef struct Nft Nft; /* a netlink socket bound to NETLINK_NETFILTER, and its sequence */
+
+int nft_open(Nft **ret);
+void nft_close(Nft *n);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Nft *, nft_close);
+/* The socket, for an event loop (notifications come on a separate nft_monitor_open()). */
+int nft_fd(const Nft *n);
+
+/* Where the kernel refused a batch: the policy entry behind the failing object. */
+typedef struct NftError {
+        int error;              /* negative errno from the kernel */
+        char what[256];         /* e.g. "set allow4 element 10.0.0.5 . 10.0.1.7 . tcp . 5432" */
+        PolicyPos pos;          /* policy position of the entry that produced it, or 0:0 */
+} NftError;
+
+/* Replace the agent's table(s) with `r` in ONE batch: all or nothing. A failed batch leaves
+ * whatever was there before in place. */
+int nft_apply(Nft *n, const Ruleset *r, NftError *ret_error);
+
+/* Compare the live table with `r`. Returns 0 when equal, 1 when they differ (then *ret_diff,
+ * if given, says the first difference in words), or a negative errno. */
+int nft_verify(Nft *n, const Ruleset *r, char **ret_diff);
+
+/* Remove the agent's table(s) and nothing else. 0 also when there was nothing to remove. */
+int nft_disable(Nft *n);
+
+/* A second socket subscribed to NFNLGRP_NFTABLES, for drift detection. Readable when some
+ * nf_tables object changed; nft_monitor_drain() reads it all and tells whether one of the
+ * agent's tables was touched (1) or not (0). */
+int nft_monitor_open(Nft **ret);
+int nft_monitor_drain(Nft *m);
