@@ -9,6 +9,10 @@
 
 static const CtlVerb verbs[] = {
         { "policy", verb_policy, "check, show or compile a policy file" },
+        { "apply", verb_apply, "install a policy's ruleset (--confirm SECONDS rolls back unless confirmed)" },
+        { "confirm", verb_confirm, "keep the ruleset installed by apply --confirm" },
+        { "verify", verb_verify, "compare the live ruleset with the compiled policy" },
+        { "disable", verb_disable, "remove the agent's tables, and nothing else" },
 };
 
 static void usage(FILE *f) {

@@ -21,3 +21,9 @@ typedef struct CtlVerb {
 } CtlVerb;
 
 int verb_policy(int argc, char *argv[]);
+/* `policy compile FILE`, dispatched from verb_policy(). */
+int verb_policy_compile(int argc, char *argv[]);
+int verb_apply(int argc, char *argv[]);
+int verb_confirm(int argc, char *argv[]);
+int verb_verify(int argc, char *argv[]);
+int verb_disable(int argc, char *argv[]);
