@@ -25,6 +25,7 @@
 #define POLICY_MAX_FORBIDS 4096u
 #define POLICY_MAX_CONTROLS 256u
 #define POLICY_MAX_LIST 65536u /* items of any inner list: ports, tags, CIDRs, interfaces */
+#define POLICY_MAX_RESOLVED (4u * 1024u * 1024u) /* services named by all selectors together */
 
 /* 1-based position of a YAML node in the policy file. */
 typedef struct PolicyPos {
