@@ -40,3 +40,10 @@ int nft_disable(Nft *n);
  * agent's tables was touched (1) or not (0). */
 int nft_monitor_open(Nft **ret);
 int nft_monitor_drain(Nft *m);
+
+/* Incremental update for container events: compile the policy again with the new Endpoints,
+ * then nft_update(old, new) sends ONE small batch that deletes the set elements only `old` has
+ * and adds those only `new` has. Chains, rules and set declarations must be the same in both
+ * (they are when only Endpoints changed; -ESTALE otherwise: do a full nft_apply). The cost is
+ * the size of the difference, not of the ruleset. */
+int nft_update(Nft *n, const Ruleset *old, const Ruleset *new, NftError *ret_error);

@@ -27,6 +27,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Endpoints *, endpoints_free);
 int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr);
 /* Load a static endpoints file: JSON object { "service": ["ADDR[/PREFIX]", ...], ... }. */
 int endpoints_load_json(Endpoints *e, const char *path, char *err, size_t err_size);
+/* The addresses known for `service` (none: *ret_n = 0). The array belongs to `e`. */
+void endpoints_get(const Endpoints *e, const char *service, const PolicyCidr **ret,
+                   size_t *ret_n);
 
 typedef struct RulesetOptions {
         const char *host;     /* host name in the policy; NULL: the policy's only host */
@@ -35,7 +38,9 @@ typedef struct RulesetOptions {
 
 typedef struct Ruleset Ruleset;
 
-/* Compile the policy for one host. Pure: no I/O. On failure fills `err` (what and where). */
+/* Compile the policy for one host. Pure: no I/O. On failure fills `err` (what and where):
+ * -ENOENT when the host is unknown or not named in a multi-host policy, -EINVAL when the
+ * policy cannot be compiled, -ENOMEM/-E2BIG past the limits. */
 int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, Ruleset **ret,
                     char *err, size_t err_size);
 void ruleset_free(Ruleset *r);
@@ -43,3 +48,138 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Ruleset *, ruleset_free);
 
 /* Print the ruleset as an nft script accepted by `nft -f` (it replaces the agent's table). */
 int ruleset_format_nft(const Ruleset *r, FILE *f);
+
+/* ---- Test-only hooks ---------------------------------------------------------------------- */
+
+/* TEST ONLY: make the first element of set `set` carry a key of the wrong length, so that the
+ * kernel must refuse the batch (tests check that a refused batch changes nothing and that the
+ * error names the policy entry). -ENOENT when the set has no element. */
+int ruleset_test_corrupt_element(Ruleset *r, const char *set);
+
+/* ---- The model (internals shared by ruleset-*.c and nft-*.c) ------------------------------ */
+
+#define RULESET_NAME_MAX 32u
+#define RULESET_KEY_MAX 40u      /* saddr6 . daddr6 . proto . port */
+#define RULESET_MAX_FIELDS 4u
+#define RULESET_MAX_STMTS 4u
+#define RULESET_MAX_ELEMENTS (16u * 1024u * 1024u)
+
+/* What a rule or a set key looks at in a packet. Each field takes a multiple of 4 bytes in a
+ * set key (nf_tables registers are 32 bits wide). */
+typedef enum RulesetField {
+        RULESET_FIELD_IIFNAME,
+        RULESET_FIELD_SADDR4,
+        RULESET_FIELD_DADDR4,
+        RULESET_FIELD_SADDR6,
+        RULESET_FIELD_DADDR6,
+        RULESET_FIELD_L4PROTO,
+        RULESET_FIELD_TH_DPORT,
+        RULESET_FIELD_CT_ORIG_PROTO_DST,
+        _RULESET_FIELD_MAX,
+} RulesetField;
+
+/* Where an object came from, for error messages: origin 0 is "the ruleset itself". */
+typedef struct RulesetOrigin {
+        char what[112]; /* e.g. "forbid[2] (DATA-1)" */
+        PolicyPos pos;
+} RulesetOrigin;
+
+enum {
+        RULESET_SET_INTERVAL = 1u << 0, /* elements are ranges [key, key_end] */
+        RULESET_SET_MAP = 1u << 1,      /* verdict map: elements jump to a chain */
+};
+
+/* One element. For interval sets `key`..`key_end` is the inclusive range, field by field. */
+typedef struct RulesetElem {
+        uint8_t key[RULESET_KEY_MAX];
+        uint8_t key_end[RULESET_KEY_MAX];
+        uint32_t origin;
+        uint32_t order; /* insertion order: the first of two equal keys wins */
+        int32_t chain;  /* maps: index of the chain to jump to */
+        bool test_bad;  /* ruleset_test_corrupt_element() */
+} RulesetElem;
+
+typedef struct RulesetSet {
+        char name[RULESET_NAME_MAX];
+        RulesetField key[RULESET_MAX_FIELDS];
+        size_t n_key;
+        unsigned flags;
+        size_t key_len; /* bytes, each field rounded up to 4 */
+        RulesetElem *elems;
+        size_t n_elems;
+        size_t allocated;
+} RulesetSet;
+
+typedef struct RulesetChain {
+        char name[RULESET_NAME_MAX];
+        int hook; /* NF_INET_* for base chains, -1 for regular chains */
+        uint32_t origin;
+} RulesetChain;
+
+typedef enum RulesetStmtKind {
+        RULESET_STMT_CT_ESTABLISHED, /* ct state established,related */
+        RULESET_STMT_L4PROTO,        /* meta l4proto VALUE */
+        RULESET_STMT_ICMPV6_TYPE,    /* icmpv6 type VALUE */
+        RULESET_STMT_CT_DNAT,        /* ct status dnat */
+        RULESET_STMT_LOOKUP,         /* FIELDS [!=] @set */
+        RULESET_STMT_VMAP,           /* FIELDS vmap @set */
+        RULESET_STMT_LOG,            /* log group G prefix "ceredis:ID " */
+} RulesetStmtKind;
+
+typedef struct RulesetStmt {
+        RulesetStmtKind kind;
+        uint8_t value;
+        bool negate;
+        size_t set;                               /* index into Ruleset.sets */
+        RulesetField fields[RULESET_MAX_FIELDS]; /* what is looked up; n_fields 0: the set's key */
+        size_t n_fields;
+} RulesetStmt;
+
+typedef enum RulesetVerdict {
+        RULESET_VERDICT_NONE,
+        RULESET_VERDICT_ACCEPT,
+        RULESET_VERDICT_DROP,
+        RULESET_VERDICT_JUMP,
+} RulesetVerdict;
+
+typedef struct RulesetRule {
+        size_t chain;
+        RulesetStmt stmts[RULESET_MAX_STMTS];
+        size_t n_stmts;
+        RulesetVerdict verdict;
+        size_t target; /* RULESET_VERDICT_JUMP: chain index */
+        char log_prefix[RULESET_NAME_MAX + 96];
+        uint32_t origin;
+} RulesetRule;
+
+struct Ruleset {
+        char host[RULESET_NAME_MAX * 4];
+        PolicyMode mode;
+        uint16_t nflog_group;
+        RulesetOrigin *origins;
+        size_t n_origins, allocated_origins;
+        RulesetChain *chains;
+        size_t n_chains, allocated_chains;
+        RulesetSet *sets;
+        size_t n_sets, allocated_sets;
+        RulesetRule *rules;
+        size_t n_rules, allocated_rules;
+};
+
+/* Field geometry: bytes the field really has, and the nft datatype id (for set declarations). */
+size_t ruleset_field_len(RulesetField f);
+unsigned ruleset_field_type(RulesetField f);
+const char *ruleset_field_to_string(RulesetField f);
+/* Padded offset of field `i` in the set's key. */
+size_t ruleset_set_field_offset(const RulesetSet *s, size_t i);
+
+/* Lookups by name; NULL / -ENOENT when absent. */
+RulesetSet *ruleset_find_set(const Ruleset *r, const char *name);
+
+/* Format one element the way nft writes it ("10.0.0.1 . tcp . 5432 : jump forbid_0"). */
+int ruleset_format_elem(const Ruleset *r, const RulesetSet *s, const RulesetElem *e, char *buf,
+                        size_t size);
+
+/* Put a set's elements in canonical form: sorted by key, duplicates dropped (first inserted
+ * wins), overlapping ranges resolved (first inserted wins), then grouped by origin. */
+int ruleset_set_normalize(RulesetSet *s);

@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Endpoints: the addresses each service has right now. The daemon fills them from Docker
+ * (containers come and go), tests and `policy compile --endpoints` from a static JSON file
+ * ({ "service": ["ADDR[/PREFIX]", ...] }, parsed with jansson). The compiler only reads them.
+ */
+#include "ceredis.h"
+
+#include <jansson.h>
+#include <sys/stat.h>
+
+#include "ruleset.h"
+
+#define ENDPOINTS_MAX_SERVICES 131072u
+#define ENDPOINTS_MAX_ADDRESSES 65536u /* per service */
+#define ENDPOINTS_MAX_FILE_SIZE (64u * 1024u * 1024u)
+
+typedef struct EndpointsEntry {
+        char *service;
+        PolicyCidr *addrs;
+        size_t n_addrs, allocated;
+} EndpointsEntry;
+
+struct Endpoints {
+        EndpointsEntry *entries;
+        size_t n_entries, allocated;
+};
+
+int endpoints_new(Endpoints **ret) {
+        Endpoints *e = calloc(1, sizeof(*e));
+
+        if (!e)
+                return -ENOMEM;
+        *ret = e;
+        return 0;
+}
+
+void endpoints_free(Endpoints *e) {
+        if (!e)
+                return;
+        for (size_t i = 0; i < e->n_entries; i++) {
+                free(e->entries[i].service);
+                free(e->entries[i].addrs);
+        }
+        free(e->entries);
+        free(e);
+}
+
+static EndpointsEntry *endpoints_find(const Endpoints *e, const char *service) {
+        for (size_t i = 0; e && i < e->n_entries; i++)
+                if (streq(e->entries[i].service, service))
+                        return &e->entries[i];
+        return NULL;
+}
+
+int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr) {
+        EndpointsEntry *x = endpoints_find(e, service);
+        int k;
+
+        if (!x) {
+                k = ARRAY_GROW(e->entries, e->allocated, e->n_entries + 1, ENDPOINTS_MAX_SERVICES);
+                if (k < 0)
+                        return k;
+                x = &e->entries[e->n_entries];
+                x->service = strdup(service);
+                if (!x->service)
+                        return -ENOMEM;
+                e->n_entries++;
+        }
+        for (size_t i = 0; i < x->n_addrs; i++)
+                if (memcmp(&x->addrs[i], addr, sizeof(*addr)) == 0)
+                        return 0;
+        k = ARRAY_GROW(x->addrs, x->allocated, x->n_addrs + 1, ENDPOINTS_MAX_ADDRESSES);
+        if (k < 0)
+                return k;
+        memset(&x->addrs[x->n_addrs], 0, sizeof(*addr));
+        x->addrs[x->n_addrs].family = addr->family;
+        x->addrs[x->n_addrs].prefix = addr->prefix;
+        memcpy(x->addrs[x->n_addrs].addr.bytes, addr->addr.bytes,
+               addr->family == AF_INET ? 4 : 16);
+        x->n_addrs++;
+        return 0;
+}
+
+void endpoints_get(const Endpoints *e, const char *service, const PolicyCidr **ret,
+                   size_t *ret_n) {
+        const EndpointsEntry *x = endpoints_find(e, service);
+
+        *ret = x ? x->addrs : NULL;
+        *ret_n = x ? x->n_addrs : 0;
+}
+
+int endpoints_load_json(Endpoints *e, const char *path, char *err, size_t err_size) {
+        json_error_t jerr;
+        json_t *root, *list;
+        const char *service;
+        struct stat st;
+        int k = 0;
+
+        /* Operator input, but still bounded: jansson reads the whole file into memory. */
+        if (stat(path, &st) < 0) {
+                k = negative_errno();
+                snprintf(err, err_size, "%s: %s", path, strerror(-k));
+                return k;
+        }
+        if (st.st_size > (off_t) ENDPOINTS_MAX_FILE_SIZE) {
+                snprintf(err, err_size, "%s: larger than %u bytes", path, ENDPOINTS_MAX_FILE_SIZE);
+                return -EFBIG;
+        }
+        root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!root) {
+                snprintf(err, err_size, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+                return json_error_code(&jerr) == json_error_cannot_open_file ? -EIO : -EINVAL;
+        }
+        if (!json_is_object(root)) {
+                snprintf(err, err_size, "%s: expected an object { \"service\": [addresses] }",
+                         path);
+                k = -EINVAL;
+                goto out;
+        }
+        json_object_foreach(root, service, list) {
+                size_t i;
+                json_t *item;
+
+                if (!json_is_array(list)) {
+                        snprintf(err, err_size, "%s: \"%s\": expected a list of addresses", path,
+                                 service);
+                        k = -EINVAL;
+                        goto out;
+                }
+                json_array_foreach(list, i, item) {
+                        PolicyCidr c;
+
+                        if (!json_is_string(item) ||
+                            policy_cidr_parse(json_string_value(item), &c) < 0) {
+                                snprintf(err, err_size,
+                                         "%s: \"%s\"[%zu]: expected an address or CIDR", path,
+                                         service, i);
+                                k = -EINVAL;
+                                goto out;
+                        }
+                        k = endpoints_add(e, service, &c);
+                        if (k < 0) {
+                                snprintf(err, err_size, "%s: \"%s\": %s", path, service,
+                                         strerror(-k));
+                                goto out;
+                        }
+                }
+        }
+out:
+        json_decref(root);
+        return k;
+}

@@ -1,0 +1,429 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Verify: dump the live `inet ceredis` table over netlink (chains, sets, their elements, rules)
+ * and compare it with the compiled ruleset. Both sides are put in the same canonical terms:
+ * rules are printed with nftnl_rule_snprintf() after dropping what the kernel adds (handles,
+ * positions), the expected ones built by the very builder nft_apply() uses; set elements are
+ * compared as sorted kernel elements. The first difference is reported in words.
+ */
+#include "ceredis.h"
+
+#include <netinet/in.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_tables.h>
+#include <libnftnl/common.h>
+#include <libnftnl/table.h>
+#include <stdarg.h>
+
+#include "nft-internal.h"
+
+#define VERIFY_MAX_OBJECTS 65536u
+#define RULE_TEXT_MAX 4096u
+#define NFT_REQ_SIZE 8192u
+
+typedef struct Dump {
+        /* chains and sets of the table, as parsed objects */
+        struct nftnl_chain **chains;
+        size_t n_chains, allocated_chains;
+        struct nftnl_set **sets;
+        size_t n_sets, allocated_sets;
+        struct nftnl_rule **rules;
+        size_t n_rules, allocated_rules;
+        int error;
+} Dump;
+
+static void dump_done(Dump *d) {
+        for (size_t i = 0; i < d->n_chains; i++)
+                nftnl_chain_free(d->chains[i]);
+        for (size_t i = 0; i < d->n_sets; i++)
+                nftnl_set_free(d->sets[i]);
+        for (size_t i = 0; i < d->n_rules; i++)
+                nftnl_rule_free(d->rules[i]);
+        free(d->chains);
+        free(d->sets);
+        free(d->rules);
+}
+
+static bool ours(const char *table) {
+        return table && streq(table, RULESET_TABLE);
+}
+
+static int chain_cb(const struct nlmsghdr *nlh, void *data) {
+        Dump *d = data;
+        struct nftnl_chain *c = nftnl_chain_alloc();
+
+        if (!c || nftnl_chain_nlmsg_parse(nlh, c) < 0) {
+                nftnl_chain_free(c);
+                d->error = -EBADMSG;
+                return MNL_CB_ERROR;
+        }
+        if (!ours(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE)) ||
+            nftnl_chain_get_u32(c, NFTNL_CHAIN_FAMILY) != NFPROTO_INET ||
+            ARRAY_GROW(d->chains, d->allocated_chains, d->n_chains + 1, VERIFY_MAX_OBJECTS) < 0) {
+                nftnl_chain_free(c);
+                return MNL_CB_OK;
+        }
+        d->chains[d->n_chains++] = c;
+        return MNL_CB_OK;
+}
+
+static int set_cb(const struct nlmsghdr *nlh, void *data) {
+        Dump *d = data;
+        struct nftnl_set *s = nftnl_set_alloc();
+
+        if (!s || nftnl_set_nlmsg_parse(nlh, s) < 0) {
+                nftnl_set_free(s);
+                d->error = -EBADMSG;
+                return MNL_CB_ERROR;
+        }
+        if (!ours(nftnl_set_get_str(s, NFTNL_SET_TABLE)) ||
+            nftnl_set_get_u32(s, NFTNL_SET_FAMILY) != NFPROTO_INET ||
+            ARRAY_GROW(d->sets, d->allocated_sets, d->n_sets + 1, VERIFY_MAX_OBJECTS) < 0) {
+                nftnl_set_free(s);
+                return MNL_CB_OK;
+        }
+        d->sets[d->n_sets++] = s;
+        return MNL_CB_OK;
+}
+
+static int rule_cb(const struct nlmsghdr *nlh, void *data) {
+        Dump *d = data;
+        struct nftnl_rule *r = nftnl_rule_alloc();
+
+        if (!r || nftnl_rule_nlmsg_parse(nlh, r) < 0) {
+                nftnl_rule_free(r);
+                d->error = -EBADMSG;
+                return MNL_CB_ERROR;
+        }
+        if (!ours(nftnl_rule_get_str(r, NFTNL_RULE_TABLE)) ||
+            nftnl_rule_get_u32(r, NFTNL_RULE_FAMILY) != NFPROTO_INET ||
+            ARRAY_GROW(d->rules, d->allocated_rules, d->n_rules + 1, VERIFY_MAX_OBJECTS) < 0) {
+                nftnl_rule_free(r);
+                return MNL_CB_OK;
+        }
+        d->rules[d->n_rules++] = r;
+        return MNL_CB_OK;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data) {
+        return nftnl_set_elems_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+static int null_cb(const struct nlmsghdr *nlh, void *data) {
+        (void) nlh;
+        (void) data;
+        return MNL_CB_OK;
+}
+
+static int dump(Nft *n, uint16_t type, mnl_cb_t cb, void *data) {
+        char buf[NFT_REQ_SIZE];
+        struct nlmsghdr *nlh;
+
+        nlh = nftnl_nlmsg_build_hdr(buf, type, NFPROTO_INET, NLM_F_DUMP, ++n->seq);
+        return nft_talk(n, nlh, cb, data);
+}
+
+static int table_exists(Nft *n) {
+        char buf[NFT_REQ_SIZE];
+        struct nftnl_table *t = nftnl_table_alloc();
+        struct nlmsghdr *nlh;
+        int k;
+
+        if (!t)
+                return -ENOMEM;
+        nftnl_table_set_str(t, NFTNL_TABLE_NAME, RULESET_TABLE);
+        nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETTABLE, NFPROTO_INET, NLM_F_ACK, ++n->seq);
+        nftnl_table_nlmsg_build_payload(nlh, t);
+        nftnl_table_free(t);
+        k = nft_talk(n, nlh, null_cb, NULL);
+        if (k == -ENOENT)
+                return 0;
+        return k < 0 ? k : 1;
+}
+
+static int set_diff(char **ret_diff, const char *fmt, ...) _printf_(2, 3);
+
+static int set_diff(char **ret_diff, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+
+        if (!ret_diff)
+                return 1;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        if (!s)
+                return -ENOMEM;
+        free(*ret_diff);
+        *ret_diff = s;
+        return 1;
+}
+
+static void rule_text(struct nftnl_rule *o, char *buf, size_t size) {
+        const char *chain = nftnl_rule_get_str(o, NFTNL_RULE_CHAIN);
+        char *nl;
+
+        nftnl_rule_unset(o, NFTNL_RULE_HANDLE);
+        nftnl_rule_unset(o, NFTNL_RULE_POSITION);
+        nftnl_rule_unset(o, NFTNL_RULE_ID);
+        nftnl_rule_unset(o, NFTNL_RULE_USERDATA);
+        (void) chain;
+        nftnl_rule_snprintf(buf, size, o, NFTNL_OUTPUT_DEFAULT, 0);
+        /* Keep the expressions on one line; the header names table and chain, said elsewhere. */
+        nl = strchr(buf, '\n');
+        if (nl)
+                memmove(buf, nl + 1, strlen(nl + 1) + 1);
+        while ((nl = strchr(buf, '\n')))
+                *nl = ' ';
+}
+
+static void kelem_format(const Ruleset *r, const RulesetSet *s, const NftKElem *k, char *buf,
+                         size_t size) {
+        RulesetElem e = { .chain = k->chain };
+        char tmp[200];
+
+        memcpy(e.key, k->key, sizeof(e.key));
+        memcpy(e.key_end, k->has_end ? k->key_end : k->key, sizeof(e.key_end));
+        if (k->chain < 0 || (size_t) k->chain >= r->n_chains) {
+                RulesetSet plain = *s;
+                plain.flags &= ~(unsigned) RULESET_SET_MAP;
+                ruleset_format_elem(r, &plain, &e, tmp, sizeof(tmp));
+                if (s->flags & RULESET_SET_MAP && !k->end)
+                        snprintf(buf, size, "%s : (unknown verdict)", tmp);
+                else
+                        snprintf(buf, size, "%s%s", tmp, k->end ? " (interval end)" : "");
+                return;
+        }
+        ruleset_format_elem(r, s, &e, buf, size);
+}
+
+static int verify_elems(Nft *n, const Ruleset *r, size_t si, char **ret_diff) {
+        const RulesetSet *s = &r->sets[si];
+        _cleanup_free_ NftKElem *want = NULL, *have = NULL;
+        size_t n_want, n_have = 0, allocated = 0, i = 0, j = 0;
+        char buf[NFT_REQ_SIZE], a[300];
+        struct nftnl_set *live = nftnl_set_alloc();
+        struct nftnl_set_elems_iter *it;
+        struct nftnl_set_elem *el;
+        struct nlmsghdr *nlh;
+        int k;
+
+        if (!live)
+                return -ENOMEM;
+        nftnl_set_set_str(live, NFTNL_SET_TABLE, RULESET_TABLE);
+        nftnl_set_set_str(live, NFTNL_SET_NAME, s->name);
+        nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++n->seq);
+        nftnl_set_elems_nlmsg_build_payload(nlh, live);
+        k = nft_talk(n, nlh, elems_cb, live);
+        if (k < 0)
+                goto out;
+        it = nftnl_set_elems_iter_create(live);
+        if (!it) {
+                k = -ENOMEM;
+                goto out;
+        }
+        while ((el = nftnl_set_elems_iter_next(it))) { /* returns the current, then advances */
+                NftKElem *x;
+                const void *p;
+                uint32_t len = 0;
+
+                k = ARRAY_GROW(have, allocated, n_have + 1, RULESET_MAX_ELEMENTS * 2);
+                if (k < 0)
+                        break;
+                x = &have[n_have++];
+                memset(x, 0, sizeof(*x));
+                x->chain = -1;
+                p = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY, &len);
+                if (p)
+                        memcpy(x->key, p, len < RULESET_KEY_MAX ? len : RULESET_KEY_MAX);
+                if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_KEY_END)) {
+                        p = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY_END, &len);
+                        memcpy(x->key_end, p, len < RULESET_KEY_MAX ? len : RULESET_KEY_MAX);
+                        x->has_end = true;
+                }
+                if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_FLAGS))
+                        x->end = nftnl_set_elem_get_u32(el, NFTNL_SET_ELEM_FLAGS) &
+                                 NFT_SET_ELEM_INTERVAL_END;
+                if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_CHAIN)) {
+                        const char *name = nftnl_set_elem_get_str(el, NFTNL_SET_ELEM_CHAIN);
+                        x->chain = -2;
+                        for (size_t c = 0; c < r->n_chains; c++)
+                                if (streq(r->chains[c].name, name))
+                                        x->chain = (int32_t) c;
+                }
+        }
+        nftnl_set_elems_iter_destroy(it);
+        if (k < 0)
+                goto out;
+
+        k = nft_set_kernel_elems(s, &want, &n_want);
+        if (k < 0)
+                goto out;
+        qsort(want, n_want, sizeof(*want), nft_kelem_cmp);
+        qsort(have, n_have, sizeof(*have), nft_kelem_cmp);
+        k = 0;
+        while (i < n_want || j < n_have) {
+                int d = i >= n_want ? 1 : j >= n_have ? -1 : nft_kelem_cmp(&want[i], &have[j]);
+
+                if (d == 0) {
+                        i++, j++;
+                        continue;
+                }
+                if (d < 0) {
+                        kelem_format(r, s, &want[i], a, sizeof(a));
+                        k = set_diff(ret_diff, "set %s: element %s is missing", s->name, a);
+                } else {
+                        kelem_format(r, s, &have[j], a, sizeof(a));
+                        k = set_diff(ret_diff, "set %s: unexpected element %s", s->name, a);
+                }
+                break;
+        }
+out:
+        nftnl_set_free(live);
+        return k;
+}
+
+static int verify_chains(const Ruleset *r, const Dump *d, char **ret_diff) {
+        for (size_t c = 0; c < r->n_chains; c++) {
+                const RulesetChain *want = &r->chains[c];
+                struct nftnl_chain *have = NULL;
+
+                for (size_t i = 0; i < d->n_chains && !have; i++)
+                        if (streq(nftnl_chain_get_str(d->chains[i], NFTNL_CHAIN_NAME), want->name))
+                                have = d->chains[i];
+                if (!have)
+                        return set_diff(ret_diff, "chain %s is missing", want->name);
+                if (want->hook >= 0 &&
+                    (!nftnl_chain_is_set(have, NFTNL_CHAIN_HOOKNUM) ||
+                     nftnl_chain_get_u32(have, NFTNL_CHAIN_HOOKNUM) != (uint32_t) want->hook ||
+                     nftnl_chain_get_s32(have, NFTNL_CHAIN_PRIO) != -10 ||
+                     nftnl_chain_get_u32(have, NFTNL_CHAIN_POLICY) != NF_ACCEPT ||
+                     !streq_ptr(nftnl_chain_get_str(have, NFTNL_CHAIN_TYPE), "filter")))
+                        return set_diff(ret_diff,
+                                        "chain %s: hook, priority, type or policy changed",
+                                        want->name);
+                if (want->hook < 0 && nftnl_chain_is_set(have, NFTNL_CHAIN_HOOKNUM))
+                        return set_diff(ret_diff, "chain %s became a base chain", want->name);
+        }
+        if (d->n_chains != r->n_chains)
+                for (size_t i = 0; i < d->n_chains; i++) {
+                        const char *name = nftnl_chain_get_str(d->chains[i], NFTNL_CHAIN_NAME);
+                        bool known = false;
+                        for (size_t c = 0; c < r->n_chains && !known; c++)
+                                known = streq(r->chains[c].name, name);
+                        if (!known)
+                                return set_diff(ret_diff, "unexpected chain %s", name);
+                }
+        return 0;
+}
+
+static int verify_sets(const Ruleset *r, const Dump *d, char **ret_diff) {
+        for (size_t s = 0; s < r->n_sets; s++) {
+                struct nftnl_set *want = nft_build_set(r, s), *have = NULL;
+                bool same;
+
+                if (!want)
+                        return -ENOMEM;
+                for (size_t i = 0; i < d->n_sets && !have; i++)
+                        if (streq(nftnl_set_get_str(d->sets[i], NFTNL_SET_NAME), r->sets[s].name))
+                                have = d->sets[i];
+                if (!have) {
+                        nftnl_set_free(want);
+                        return set_diff(ret_diff, "set %s is missing", r->sets[s].name);
+                }
+                same = nftnl_set_get_u32(want, NFTNL_SET_FLAGS) ==
+                               nftnl_set_get_u32(have, NFTNL_SET_FLAGS) &&
+                       nftnl_set_get_u32(want, NFTNL_SET_KEY_LEN) ==
+                               nftnl_set_get_u32(have, NFTNL_SET_KEY_LEN) &&
+                       nftnl_set_get_u32(want, NFTNL_SET_KEY_TYPE) ==
+                               nftnl_set_get_u32(have, NFTNL_SET_KEY_TYPE) &&
+                       nftnl_set_get_u32(want, NFTNL_SET_DATA_TYPE) ==
+                               nftnl_set_get_u32(have, NFTNL_SET_DATA_TYPE);
+                nftnl_set_free(want);
+                if (!same)
+                        return set_diff(ret_diff, "set %s: its type or flags changed",
+                                        r->sets[s].name);
+        }
+        if (d->n_sets != r->n_sets)
+                for (size_t i = 0; i < d->n_sets; i++) {
+                        const char *name = nftnl_set_get_str(d->sets[i], NFTNL_SET_NAME);
+                        if (!ruleset_find_set(r, name))
+                                return set_diff(ret_diff, "unexpected set %s", name);
+                }
+        return 0;
+}
+
+static int verify_rules(const Ruleset *r, Dump *d, char **ret_diff) {
+        _cleanup_free_ char *want = malloc(RULE_TEXT_MAX), *have = malloc(RULE_TEXT_MAX);
+
+        if (!want || !have)
+                return -ENOMEM;
+        for (size_t c = 0; c < r->n_chains; c++) {
+                const char *chain = r->chains[c].name;
+                size_t j = 0, nth = 0;
+
+                for (size_t i = 0; i <= r->n_rules; i++) {
+                        struct nftnl_rule *live = NULL;
+
+                        if (i < r->n_rules && r->rules[i].chain != c)
+                                continue;
+                        for (; j < d->n_rules && !live; j++)
+                                if (streq(nftnl_rule_get_str(d->rules[j], NFTNL_RULE_CHAIN), chain))
+                                        live = d->rules[j];
+                        if (i == r->n_rules) {
+                                if (live) {
+                                        rule_text(live, have, RULE_TEXT_MAX);
+                                        return set_diff(ret_diff,
+                                                        "chain %s: unexpected rule %zu: %s",
+                                                        chain, nth + 1, have);
+                                }
+                                break;
+                        }
+                        nth++;
+                        struct nftnl_rule *o = nft_build_rule(r, i);
+                        if (!o)
+                                return -ENOMEM;
+                        rule_text(o, want, RULE_TEXT_MAX);
+                        nftnl_rule_free(o);
+                        if (!live)
+                                return set_diff(ret_diff, "chain %s: rule %zu is missing: %s",
+                                                chain, nth, want);
+                        rule_text(live, have, RULE_TEXT_MAX);
+                        if (!streq(want, have))
+                                return set_diff(ret_diff,
+                                                "chain %s: rule %zu differs: expected %s, found %s",
+                                                chain, nth, want, have);
+                }
+        }
+        return 0;
+}
+
+int nft_verify(Nft *n, const Ruleset *r, char **ret_diff) {
+        Dump d = {};
+        int k;
+
+        k = table_exists(n);
+        if (k <= 0) {
+                if (k == 0)
+                        k = set_diff(ret_diff, "table inet " RULESET_TABLE " is missing");
+                return k;
+        }
+        if ((k = dump(n, NFT_MSG_GETCHAIN, chain_cb, &d)) < 0 ||
+            (k = dump(n, NFT_MSG_GETSET, set_cb, &d)) < 0 ||
+            (k = dump(n, NFT_MSG_GETRULE, rule_cb, &d)) < 0)
+                goto out;
+        if (d.error < 0) {
+                k = d.error;
+                goto out;
+        }
+        if ((k = verify_chains(r, &d, ret_diff)) != 0 || (k = verify_sets(r, &d, ret_diff)) != 0)
+                goto out;
+        for (size_t s = 0; s < r->n_sets; s++)
+                if ((k = verify_elems(n, r, s, ret_diff)) != 0)
+                        goto out;
+        k = verify_rules(r, &d, ret_diff);
+out:
+        dump_done(&d);
+        return k;
+}

@@ -1,0 +1,1054 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The pure compiler: policy model + service addresses (Endpoints) → ruleset model for one host.
+ * It decides which sets exist, what their elements are and which rules classify packets with
+ * them; it does no I/O. Every chain, rule and element remembers the policy entry it came from
+ * (an "origin"), so that a kernel error can be reported at its line in the policy file.
+ *
+ * Addresses of a service: a cidr-matched service has its CIDRs wherever it runs; a service of
+ * this host has the addresses Endpoints gives it (its containers); a service of a peer host is
+ * seen at that host's `addresses` (Docker publishes it there), which "aliases" every service of
+ * that peer. A forbid whose key involves such an alias is left to the host where it is precise
+ * when an allowed flow shares its key, so that aliasing never turns a forbid against an allowed
+ * flow.
+ */
+#include "ceredis.h"
+
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <linux/netfilter.h>
+#include <net/if.h>
+#include <netinet/in.h>
+
+#include "ruleset.h"
+
+#define ORIGIN_NONE 0u
+
+typedef struct Compiler {
+        const Policy *policy;
+        const Endpoints *endpoints;
+        size_t host;
+        Ruleset *r;
+        uint32_t order;
+        /* Allowed (saddr, daddr) pairs whose traffic crosses this host, for the alias check. */
+        uint8_t (*pairs)[33];
+        size_t n_pairs, allocated_pairs;
+} Compiler;
+
+size_t ruleset_field_len(RulesetField f) {
+        switch (f) {
+        case RULESET_FIELD_IIFNAME:
+                return IFNAMSIZ;
+        case RULESET_FIELD_SADDR4:
+        case RULESET_FIELD_DADDR4:
+                return 4;
+        case RULESET_FIELD_SADDR6:
+        case RULESET_FIELD_DADDR6:
+                return 16;
+        case RULESET_FIELD_L4PROTO:
+                return 1;
+        case RULESET_FIELD_TH_DPORT:
+        case RULESET_FIELD_CT_ORIG_PROTO_DST:
+                return 2;
+        default:
+                return 0;
+        }
+}
+
+/* nftables datatype ids (src/datatype.h): they tell `nft list` how to print a set's keys. */
+unsigned ruleset_field_type(RulesetField f) {
+        switch (f) {
+        case RULESET_FIELD_IIFNAME:
+                return 41; /* TYPE_IFNAME */
+        case RULESET_FIELD_SADDR4:
+        case RULESET_FIELD_DADDR4:
+                return 7; /* TYPE_IPADDR */
+        case RULESET_FIELD_SADDR6:
+        case RULESET_FIELD_DADDR6:
+                return 8; /* TYPE_IP6ADDR */
+        case RULESET_FIELD_L4PROTO:
+                return 12; /* TYPE_INET_PROTOCOL */
+        case RULESET_FIELD_TH_DPORT:
+        case RULESET_FIELD_CT_ORIG_PROTO_DST:
+                return 13; /* TYPE_INET_SERVICE */
+        default:
+                return 0;
+        }
+}
+
+const char *ruleset_field_to_string(RulesetField f) {
+        static const char *const names[_RULESET_FIELD_MAX] = {
+                [RULESET_FIELD_IIFNAME] = "iifname",
+                [RULESET_FIELD_SADDR4] = "ip saddr",
+                [RULESET_FIELD_DADDR4] = "ip daddr",
+                [RULESET_FIELD_SADDR6] = "ip6 saddr",
+                [RULESET_FIELD_DADDR6] = "ip6 daddr",
+                [RULESET_FIELD_L4PROTO] = "meta l4proto",
+                [RULESET_FIELD_TH_DPORT] = "th dport",
+                [RULESET_FIELD_CT_ORIG_PROTO_DST] = "ct original proto-dst",
+        };
+        return f < _RULESET_FIELD_MAX ? names[f] : "?";
+}
+
+size_t ruleset_set_field_offset(const RulesetSet *s, size_t i) {
+        size_t off = 0;
+
+        for (size_t k = 0; k < i && k < s->n_key; k++)
+                off += (ruleset_field_len(s->key[k]) + 3) & ~(size_t) 3;
+        return off;
+}
+
+RulesetSet *ruleset_find_set(const Ruleset *r, const char *name) {
+        for (size_t i = 0; i < r->n_sets; i++)
+                if (streq(r->sets[i].name, name))
+                        return &r->sets[i];
+        return NULL;
+}
+
+void ruleset_free(Ruleset *r) {
+        if (!r)
+                return;
+        for (size_t i = 0; i < r->n_sets; i++)
+                free(r->sets[i].elems);
+        free(r->sets);
+        free(r->chains);
+        free(r->rules);
+        free(r->origins);
+        free(r);
+}
+
+static int origin_add(Ruleset *r, PolicyPos pos, uint32_t *ret, const char *fmt, ...)
+        _printf_(4, 5);
+
+static int origin_add(Ruleset *r, PolicyPos pos, uint32_t *ret, const char *fmt, ...) {
+        va_list ap;
+        int k;
+
+        k = ARRAY_GROW(r->origins, r->allocated_origins, r->n_origins + 1, UINT32_MAX);
+        if (k < 0)
+                return k;
+        va_start(ap, fmt);
+        vsnprintf(r->origins[r->n_origins].what, sizeof(r->origins[0].what), fmt, ap);
+        va_end(ap);
+        r->origins[r->n_origins].pos = pos;
+        *ret = (uint32_t) r->n_origins++;
+        return 0;
+}
+
+static int chain_add(Ruleset *r, const char *name, int hook, uint32_t origin, size_t *ret) {
+        RulesetChain *c;
+        int k;
+
+        k = ARRAY_GROW(r->chains, r->allocated_chains, r->n_chains + 1, 65536);
+        if (k < 0)
+                return k;
+        c = &r->chains[r->n_chains];
+        snprintf(c->name, sizeof(c->name), "%s", name);
+        c->hook = hook;
+        c->origin = origin;
+        if (ret)
+                *ret = r->n_chains;
+        r->n_chains++;
+        return 0;
+}
+
+static int set_add(Ruleset *r, const char *name, unsigned flags, size_t n_key,
+                   const RulesetField *key) {
+        RulesetSet *s;
+        int k;
+
+        k = ARRAY_GROW(r->sets, r->allocated_sets, r->n_sets + 1, 256);
+        if (k < 0)
+                return k;
+        s = &r->sets[r->n_sets++];
+        snprintf(s->name, sizeof(s->name), "%s", name);
+        s->flags = flags;
+        s->n_key = n_key;
+        memcpy(s->key, key, n_key * sizeof(*key));
+        s->key_len = ruleset_set_field_offset(s, n_key);
+        return 0;
+}
+
+static int rule_add(Ruleset *r, size_t chain, RulesetVerdict v, size_t target, uint32_t origin,
+                    size_t n_stmts, const RulesetStmt *stmts) {
+        RulesetRule *rule;
+        int k;
+
+        k = ARRAY_GROW(r->rules, r->allocated_rules, r->n_rules + 1, 65536);
+        if (k < 0)
+                return k;
+        rule = &r->rules[r->n_rules++];
+        rule->chain = chain;
+        rule->verdict = v;
+        rule->target = target;
+        rule->origin = origin;
+        rule->n_stmts = n_stmts;
+        memcpy(rule->stmts, stmts, n_stmts * sizeof(*stmts));
+        return 0;
+}
+
+/* ---- keys ---------------------------------------------------------------------------------- */
+
+static int family_of(RulesetField f) {
+        if (f == RULESET_FIELD_SADDR4 || f == RULESET_FIELD_DADDR4)
+                return AF_INET;
+        if (f == RULESET_FIELD_SADDR6 || f == RULESET_FIELD_DADDR6)
+                return AF_INET6;
+        return AF_UNSPEC;
+}
+
+/* One value per key field: an address range, a protocol, a port or an interface name. */
+typedef struct KeyValue {
+        const PolicyCidr *cidr;
+        unsigned number;
+        const char *ifname;
+} KeyValue;
+
+static void cidr_range(const PolicyCidr *c, uint8_t *start, uint8_t *end) {
+        size_t len = c->family == AF_INET ? 4 : 16;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned bits = c->prefix > i * 8 ? c->prefix - i * 8 : 0;
+                uint8_t mask = bits >= 8 ? 0xff : (uint8_t) (0xff << (8 - bits));
+
+                start[i] = c->addr.bytes[i] & mask;
+                end[i] = start[i] | (uint8_t) ~mask;
+        }
+}
+
+static int elem_add(Compiler *c, RulesetSet *s, const KeyValue *v, uint32_t origin,
+                    int32_t chain) {
+        RulesetElem *e;
+        int k;
+
+        for (size_t i = 0; i < s->n_key; i++) {
+                int fam = family_of(s->key[i]);
+                if (fam != AF_UNSPEC && v[i].cidr->family != fam)
+                        return 0; /* an IPv6 address has no place in an IPv4 set */
+        }
+        k = ARRAY_GROW(s->elems, s->allocated, s->n_elems + 1, RULESET_MAX_ELEMENTS);
+        if (k < 0)
+                return k;
+        e = &s->elems[s->n_elems];
+        memset(e, 0, sizeof(*e));
+        for (size_t i = 0; i < s->n_key; i++) {
+                size_t off = ruleset_set_field_offset(s, i);
+
+                switch (s->key[i]) {
+                case RULESET_FIELD_IIFNAME:
+                        strncpy((char *) e->key + off, v[i].ifname, IFNAMSIZ - 1);
+                        break;
+                case RULESET_FIELD_SADDR4:
+                case RULESET_FIELD_DADDR4:
+                case RULESET_FIELD_SADDR6:
+                case RULESET_FIELD_DADDR6:
+                        cidr_range(v[i].cidr, e->key + off, e->key_end + off);
+                        continue;
+                case RULESET_FIELD_L4PROTO:
+                        e->key[off] = (uint8_t) v[i].number;
+                        break;
+                default: /* ports travel in network byte order */
+                        e->key[off] = (uint8_t) (v[i].number >> 8);
+                        e->key[off + 1] = (uint8_t) v[i].number;
+                        break;
+                }
+                memcpy(e->key_end + off, e->key + off, ruleset_field_len(s->key[i]));
+        }
+        e->origin = origin;
+        e->order = c->order++;
+        e->chain = chain;
+        s->n_elems++;
+        return 0;
+}
+
+static bool cidr_is_network(const PolicyCidr *a) {
+        return a->prefix < (a->family == AF_INET ? 32 : 128);
+}
+
+/* ---- normalisation -------------------------------------------------------------------------- */
+
+static size_t sort_len; /* qsort has no context argument; normalisation is not reentrant-safe */
+
+static int cmp_key_order(const void *a, const void *b) {
+        const RulesetElem *x = a, *y = b;
+        int d = memcmp(x->key, y->key, sort_len);
+
+        if (d == 0)
+                d = memcmp(x->key_end, y->key_end, sort_len);
+        if (d == 0)
+                d = x->order < y->order ? -1 : x->order > y->order;
+        return d;
+}
+
+static int cmp_origin_key(const void *a, const void *b) {
+        const RulesetElem *x = a, *y = b;
+
+        if (x->origin != y->origin)
+                return x->origin < y->origin ? -1 : 1;
+        return memcmp(x->key, y->key, sort_len);
+}
+
+static void bytes_inc(uint8_t *b, size_t len) {
+        for (size_t i = len; i-- > 0;)
+                if (++b[i] != 0)
+                        break;
+}
+
+static void bytes_dec(uint8_t *b, size_t len) {
+        for (size_t i = len; i-- > 0;)
+                if (b[i]-- != 0)
+                        break;
+}
+
+static bool bytes_all_ff(const uint8_t *b, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (b[i] != 0xff)
+                        return false;
+        return true;
+}
+
+static int cmp_point(const void *a, const void *b) {
+        return memcmp(a, b, sort_len);
+}
+
+static bool adjacent(const uint8_t *end, const uint8_t *start, size_t len) {
+        uint8_t next[16];
+
+        if (bytes_all_ff(end, len))
+                return false;
+        memcpy(next, end, len);
+        bytes_inc(next, len);
+        return memcmp(next, start, len) == 0;
+}
+
+/* Single-field intervals: split overlapping ranges into pieces, each taken by the earliest
+ * inserted range covering it (the first forbid in file order wins), then merge neighbours
+ * with the same verdict. */
+static int resolve_cluster(RulesetSet *s, RulesetElem *in, size_t n, RulesetElem **out,
+                           size_t *n_out, size_t *allocated) {
+        size_t len = s->key_len, n_points = 0;
+        _cleanup_free_ uint8_t (*points)[16] = calloc(2 * n, 16);
+        int k;
+
+        if (!points)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                memcpy(points[n_points++], in[i].key, len);
+                if (!bytes_all_ff(in[i].key_end, len)) {
+                        memcpy(points[n_points], in[i].key_end, len);
+                        bytes_inc(points[n_points++], len);
+                }
+        }
+        sort_len = len;
+        qsort(points, n_points, 16, cmp_point);
+        for (size_t p = 0; p < n_points; p++) {
+                uint8_t seg_end[16];
+                const RulesetElem *win = NULL;
+                RulesetElem *last;
+
+                if (p > 0 && memcmp(points[p], points[p - 1], len) == 0)
+                        continue;
+                if (p + 1 < n_points) {
+                        size_t q = p + 1;
+                        while (q < n_points && memcmp(points[q], points[p], len) == 0)
+                                q++;
+                        if (q < n_points) {
+                                memcpy(seg_end, points[q], len);
+                                bytes_dec(seg_end, len);
+                        } else
+                                memset(seg_end, 0xff, len);
+                } else
+                        memset(seg_end, 0xff, len);
+                for (size_t i = 0; i < n; i++)
+                        if (memcmp(in[i].key, points[p], len) <= 0 &&
+                            memcmp(in[i].key_end, seg_end, len) >= 0 &&
+                            (!win || in[i].order < win->order))
+                                win = &in[i];
+                if (!win)
+                        continue; /* past the end of every range */
+                last = *n_out > 0 ? &(*out)[*n_out - 1] : NULL;
+                if (last && last->chain == win->chain) {
+                        uint8_t next[16];
+                        memcpy(next, last->key_end, len);
+                        bytes_inc(next, len);
+                        if (memcmp(next, points[p], len) == 0) {
+                                memcpy(last->key_end, seg_end, len);
+                                continue;
+                        }
+                }
+                k = ARRAY_GROW(*out, *allocated, *n_out + 1, RULESET_MAX_ELEMENTS);
+                if (k < 0)
+                        return k;
+                (*out)[*n_out] = *win;
+                memcpy((*out)[*n_out].key, points[p], len);
+                memcpy((*out)[*n_out].key_end, seg_end, len);
+                (*n_out)++;
+        }
+        return 0;
+}
+
+static bool elem_contains(const RulesetSet *s, const RulesetElem *outer, const RulesetElem *in) {
+        return memcmp(outer->key, in->key, s->key_len) <= 0 &&
+               memcmp(outer->key_end, in->key_end, s->key_len) >= 0 &&
+               ({
+                       bool all = true;
+                       for (size_t i = 0; i < s->n_key && all; i++) {
+                               size_t off = ruleset_set_field_offset(s, i),
+                                      l = ruleset_field_len(s->key[i]);
+                               all = memcmp(outer->key + off, in->key + off, l) <= 0 &&
+                                     memcmp(outer->key_end + off, in->key_end + off, l) >= 0;
+                       }
+                       all;
+               });
+}
+
+int ruleset_set_normalize(RulesetSet *s) {
+        size_t n = 0;
+
+        if (s->n_elems == 0)
+                return 0;
+        sort_len = s->key_len;
+        qsort(s->elems, s->n_elems, sizeof(RulesetElem), cmp_key_order);
+        /* Equal keys: keep the first inserted (sorted first). */
+        for (size_t i = 0; i < s->n_elems; i++) {
+                if (n > 0 && memcmp(s->elems[n - 1].key, s->elems[i].key, s->key_len) == 0 &&
+                    memcmp(s->elems[n - 1].key_end, s->elems[i].key_end, s->key_len) == 0)
+                        continue;
+                s->elems[n++] = s->elems[i];
+        }
+        s->n_elems = n;
+
+        if ((s->flags & RULESET_SET_INTERVAL) && s->n_key == 1) {
+                _cleanup_free_ RulesetElem *out = NULL;
+                size_t n_out = 0, allocated = 0;
+                int k;
+
+                for (size_t i = 0; i < s->n_elems;) {
+                        size_t j = i + 1;
+                        uint8_t max_end[16];
+
+                        memcpy(max_end, s->elems[i].key_end, s->key_len);
+                        /* Overlapping or adjacent: the kernel refuses two starts in a row,
+                         * so neighbours are merged (same verdict) or split exactly. */
+                        while (j < s->n_elems &&
+                               (memcmp(s->elems[j].key, max_end, s->key_len) <= 0 ||
+                                adjacent(max_end, s->elems[j].key, s->key_len))) {
+                                if (memcmp(s->elems[j].key_end, max_end, s->key_len) > 0)
+                                        memcpy(max_end, s->elems[j].key_end, s->key_len);
+                                j++;
+                        }
+                        if (j == i + 1) {
+                                k = ARRAY_GROW(out, allocated, n_out + 1, RULESET_MAX_ELEMENTS);
+                                if (k < 0)
+                                        return k;
+                                out[n_out++] = s->elems[i];
+                        } else {
+                                k = resolve_cluster(s, s->elems + i, j - i, &out, &n_out,
+                                                    &allocated);
+                                if (k < 0)
+                                        return k;
+                        }
+                        i = j;
+                }
+                free(s->elems);
+                s->elems = TAKE_PTR(out);
+                s->n_elems = n_out;
+                s->allocated = allocated;
+        } else if ((s->flags & RULESET_SET_INTERVAL) && s->n_elems <= 4096) {
+                /* Concatenated ranges: drop a range inside an earlier one (it adds nothing to a
+                 * set, and the first wins in a map). Partial overlaps are left to the kernel,
+                 * which refuses them; the error then names the policy entry. */
+                n = 0;
+                for (size_t i = 0; i < s->n_elems; i++) {
+                        bool inside = false;
+                        for (size_t j = 0; j < s->n_elems && !inside; j++)
+                                inside = j != i && elem_contains(s, &s->elems[j], &s->elems[i]) &&
+                                         (s->elems[j].order < s->elems[i].order ||
+                                          !(s->flags & RULESET_SET_MAP));
+                        if (!inside)
+                                s->elems[n++] = s->elems[i];
+                }
+                s->n_elems = n;
+        }
+        sort_len = s->key_len;
+        qsort(s->elems, s->n_elems, sizeof(RulesetElem), cmp_origin_key);
+        return 0;
+}
+
+int ruleset_test_corrupt_element(Ruleset *r, const char *set) {
+        RulesetSet *s = ruleset_find_set(r, set);
+
+        if (!s || s->n_elems == 0)
+                return -ENOENT;
+        s->elems[0].test_bad = true;
+        return 0;
+}
+
+/* ---- the compiler --------------------------------------------------------------------------- */
+
+static void service_addresses(const Compiler *c, size_t svc, const PolicyCidr **ret, size_t *ret_n,
+                              bool *ret_aliased) {
+        const Policy *p = c->policy;
+        const PolicyService *s = &p->services[svc];
+
+        *ret_aliased = false;
+        if (s->match.kind == POLICY_MATCH_CIDR) {
+                *ret = s->match.cidrs;
+                *ret_n = s->match.n_cidrs;
+        } else if (s->host == c->host)
+                endpoints_get(c->endpoints, s->name, ret, ret_n);
+        else {
+                *ret = p->hosts[s->host].addresses;
+                *ret_n = p->hosts[s->host].n_addresses;
+                *ret_aliased = true;
+        }
+}
+
+static bool service_local(const Compiler *c, size_t svc) {
+        return c->policy->services[svc].host == c->host;
+}
+
+static bool service_public(const Compiler *c, size_t svc) {
+        const PolicyService *s = &c->policy->services[svc];
+        return c->policy->zones[s->zone].public;
+}
+
+static RulesetSet *fam_set(const Compiler *c, const char *base, int family) {
+        char name[RULESET_NAME_MAX];
+
+        snprintf(name, sizeof(name), "%s%c", base, family == AF_INET ? '4' : '6');
+        return ruleset_find_set(c->r, name);
+}
+
+static int declare_sets(Ruleset *r) {
+        static const struct {
+                const char *name;
+                unsigned flags;
+                bool both; /* an IPv4 and an IPv6 twin */
+                size_t n;
+                RulesetField key4[RULESET_MAX_FIELDS];
+        } decl[] = {
+                { "public_ifaces", 0, false, 1, { RULESET_FIELD_IIFNAME } },
+                { "private_ifaces", 0, false, 1, { RULESET_FIELD_IIFNAME } },
+                { "host_public", 0, false, 2, { RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_DPORT } },
+                { "mgmt", RULESET_SET_INTERVAL, true, 3,
+                  { RULESET_FIELD_SADDR4, RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_DPORT } },
+                { "public", RULESET_SET_INTERVAL, true, 3,
+                  { RULESET_FIELD_DADDR4, RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_DPORT } },
+                { "allow", 0, true, 4,
+                  { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4, RULESET_FIELD_L4PROTO,
+                    RULESET_FIELD_TH_DPORT } },
+                { "allow_net", RULESET_SET_INTERVAL, true, 4,
+                  { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4, RULESET_FIELD_L4PROTO,
+                    RULESET_FIELD_TH_DPORT } },
+                { "from_host", RULESET_SET_INTERVAL, true, 3,
+                  { RULESET_FIELD_DADDR4, RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_DPORT } },
+                { "private", RULESET_SET_INTERVAL, true, 1, { RULESET_FIELD_DADDR4 } },
+                { "forbid", RULESET_SET_INTERVAL | RULESET_SET_MAP, true, 2,
+                  { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4 } },
+                { "forbid_inet", RULESET_SET_INTERVAL | RULESET_SET_MAP, true, 1,
+                  { RULESET_FIELD_DADDR4 } },
+                { "forbid_host", RULESET_SET_INTERVAL | RULESET_SET_MAP, true, 1,
+                  { RULESET_FIELD_DADDR4 } },
+        };
+        int k;
+
+        for (size_t i = 0; i < ELEMENTSOF(decl); i++) {
+                if (!decl[i].both) {
+                        k = set_add(r, decl[i].name, decl[i].flags, decl[i].n, decl[i].key4);
+                        if (k < 0)
+                                return k;
+                        continue;
+                }
+                for (int six = 0; six <= 1; six++) {
+                        RulesetField key[RULESET_MAX_FIELDS];
+                        char name[RULESET_NAME_MAX];
+
+                        for (size_t f = 0; f < decl[i].n; f++) {
+                                key[f] = decl[i].key4[f];
+                                if (six && key[f] == RULESET_FIELD_SADDR4)
+                                        key[f] = RULESET_FIELD_SADDR6;
+                                else if (six && key[f] == RULESET_FIELD_DADDR4)
+                                        key[f] = RULESET_FIELD_DADDR6;
+                        }
+                        snprintf(name, sizeof(name), "%s%c", decl[i].name, six ? '6' : '4');
+                        k = set_add(r, name, decl[i].flags, decl[i].n, key);
+                        if (k < 0)
+                                return k;
+                }
+        }
+        return 0;
+}
+
+/* Add `addr` (× proto . port when port_set) to the family twin of `base`. */
+static int add_addr_port(Compiler *c, const char *base, const PolicyCidr *addr, const PolicyPort *port,
+                         uint32_t origin, int32_t chain) {
+        RulesetSet *s = fam_set(c, base, addr->family);
+        KeyValue v[3] = { { .cidr = addr } };
+
+        if (port) {
+                v[1].number = port->proto;
+                v[2].number = port->port;
+        }
+        return elem_add(c, s, v, origin, chain);
+}
+
+static int compile_host(Compiler *c) {
+        const PolicyHost *h = &c->policy->hosts[c->host];
+        RulesetSet *pub = ruleset_find_set(c->r, "public_ifaces"),
+                   *priv = ruleset_find_set(c->r, "private_ifaces");
+        uint32_t origin;
+        int k;
+
+        k = origin_add(c->r, h->pos, &origin, "host %s", h->name);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < h->n_public_interfaces; i++) {
+                KeyValue v = { .ifname = h->public_interfaces[i] };
+                k = elem_add(c, pub, &v, origin, -1);
+                if (k < 0)
+                        return k;
+        }
+        for (size_t i = 0; i < h->n_private_interfaces; i++) {
+                KeyValue v = { .ifname = h->private_interfaces[i] };
+                k = elem_add(c, priv, &v, origin, -1);
+                if (k < 0)
+                        return k;
+        }
+        for (size_t m = 0; m < h->n_management; m++) {
+                const PolicyManagement *mg = &h->management[m];
+                PolicyPort port = { .port = mg->port, .proto = mg->proto };
+
+                k = origin_add(c->r, mg->pos, &origin, "host %s management[%zu]", h->name, m);
+                if (k < 0)
+                        return k;
+                for (size_t i = 0; i < mg->n_from; i++) {
+                        k = add_addr_port(c, "mgmt", &mg->from[i], &port, origin, -1);
+                        if (k < 0)
+                                return k;
+                }
+        }
+        return 0;
+}
+
+static int compile_services(Compiler *c) {
+        const Policy *p = c->policy;
+        RulesetSet *host_public = ruleset_find_set(c->r, "host_public");
+        int k;
+
+        for (size_t s = 0; s < p->n_services; s++) {
+                const PolicyService *svc = &p->services[s];
+                const PolicyCidr *addrs;
+                size_t n_addrs;
+                bool aliased;
+                uint32_t origin;
+
+                if (!service_local(c, s))
+                        continue;
+                k = origin_add(c->r, svc->pos, &origin, "service %s", svc->name);
+                if (k < 0)
+                        return k;
+                service_addresses(c, s, &addrs, &n_addrs, &aliased);
+                if (!service_public(c, s)) {
+                        for (size_t a = 0; a < n_addrs; a++) {
+                                k = add_addr_port(c, "private", &addrs[a], NULL, origin, -1);
+                                if (k < 0)
+                                        return k;
+                        }
+                        continue;
+                }
+                for (size_t i = 0; i < svc->n_ports; i++) {
+                        const PolicyPort *port = &svc->ports[i];
+                        KeyValue v[2] = { { .number = port->proto }, { .number = port->port } };
+
+                        if (!port->public)
+                                continue;
+                        k = elem_add(c, host_public, v, origin, -1);
+                        if (k < 0)
+                                return k;
+                        for (size_t a = 0; a < n_addrs; a++) {
+                                k = add_addr_port(c, "public", &addrs[a], port, origin, -1);
+                                if (k < 0)
+                                        return k;
+                        }
+                }
+        }
+        return 0;
+}
+
+/* The ports a flow opens on service `to`: its `port` (with the protocols the service declares
+ * for it, TCP when it declares none), or every declared port. */
+static size_t flow_ports(const PolicyFlow *f, const PolicyService *to, PolicyPort *buf, size_t max) {
+        size_t n = 0;
+
+        for (size_t i = 0; i < to->n_ports && n < max; i++)
+                if (f->port < 0 || to->ports[i].port == f->port)
+                        buf[n++] = to->ports[i];
+        if (n == 0 && f->port >= 0)
+                buf[n++] = (PolicyPort) { .port = (uint16_t) f->port, .proto = IPPROTO_TCP };
+        return n;
+}
+
+static int pair_add(Compiler *c, const PolicyCidr *a, const PolicyCidr *b) {
+        int k;
+
+        k = ARRAY_GROW(c->pairs, c->allocated_pairs, c->n_pairs + 1, SIZE_MAX / 64);
+        if (k < 0)
+                return k;
+        c->pairs[c->n_pairs][0] = (uint8_t) a->family;
+        memcpy(c->pairs[c->n_pairs] + 1, a->addr.bytes, 16);
+        memcpy(c->pairs[c->n_pairs] + 17, b->addr.bytes, 16);
+        c->n_pairs++;
+        return 0;
+}
+
+static int cmp_pair(const void *a, const void *b) {
+        return memcmp(a, b, 33);
+}
+
+static bool pair_allowed(const Compiler *c, const PolicyCidr *a, const PolicyCidr *b) {
+        uint8_t key[33] = { (uint8_t) a->family };
+
+        memcpy(key + 1, a->addr.bytes, 16);
+        memcpy(key + 17, b->addr.bytes, 16);
+        return c->n_pairs > 0 && bsearch(key, c->pairs, c->n_pairs, 33, cmp_pair);
+}
+
+static int compile_flows(Compiler *c) {
+        const Policy *p = c->policy;
+        int k;
+
+        for (size_t fi = 0; fi < p->n_flows; fi++) {
+                const PolicyFlow *f = &p->flows[fi];
+                uint32_t origin;
+
+                k = origin_add(c->r, f->pos, &origin, "flows[%zu]", fi);
+                if (k < 0)
+                        return k;
+                for (size_t ti = 0; ti < f->to.n_services; ti++) {
+                        size_t t = f->to.services[ti];
+                        const PolicyService *to = &p->services[t];
+                        PolicyPort ports[64];
+                        size_t n_ports = flow_ports(f, to, ports, ELEMENTSOF(ports));
+                        const PolicyCidr *dst;
+                        size_t n_dst;
+                        bool dst_aliased;
+
+                        service_addresses(c, t, &dst, &n_dst, &dst_aliased);
+                        if (f->from.host && service_local(c, t))
+                                for (size_t d = 0; d < n_dst; d++)
+                                        for (size_t i = 0; i < n_ports; i++) {
+                                                k = add_addr_port(c, "from_host", &dst[d], &ports[i],
+                                                                  origin, -1);
+                                                if (k < 0)
+                                                        return k;
+                                        }
+                        for (size_t si = 0; si < f->from.n_services; si++) {
+                                size_t s = f->from.services[si];
+                                const PolicyCidr *src;
+                                size_t n_src;
+                                bool src_aliased;
+
+                                if (!service_local(c, s) && !service_local(c, t))
+                                        continue;
+                                service_addresses(c, s, &src, &n_src, &src_aliased);
+                                for (size_t a = 0; a < n_src; a++)
+                                        for (size_t d = 0; d < n_dst; d++) {
+                                                if (src[a].family != dst[d].family)
+                                                        continue;
+                                                k = pair_add(c, &src[a], &dst[d]);
+                                                if (k < 0)
+                                                        return k;
+                                                if (!service_local(c, t))
+                                                        continue; /* judged where it arrives */
+                                                for (size_t i = 0; i < n_ports; i++) {
+                                                        bool net = cidr_is_network(&src[a]) ||
+                                                                   cidr_is_network(&dst[d]);
+                                                        RulesetSet *set = fam_set(
+                                                                c, net ? "allow_net" : "allow",
+                                                                src[a].family);
+                                                        KeyValue v[4] = {
+                                                                { .cidr = &src[a] },
+                                                                { .cidr = &dst[d] },
+                                                                { .number = ports[i].proto },
+                                                                { .number = ports[i].port },
+                                                        };
+                                                        k = elem_add(c, set, v, origin, -1);
+                                                        if (k < 0)
+                                                                return k;
+                                                }
+                                        }
+                        }
+                }
+        }
+        qsort(c->pairs, c->n_pairs, 33, cmp_pair);
+        return 0;
+}
+
+/* A forbid id becomes part of a log prefix inside double quotes: keep it to safe characters. */
+static bool forbid_id_valid(const char *id) {
+        size_t n = strlen(id);
+
+        if (n == 0 || n > 64)
+                return false;
+        for (const char *s = id; *s; s++)
+                if (!(('a' <= *s && *s <= 'z') || ('A' <= *s && *s <= 'Z') ||
+                      ('0' <= *s && *s <= '9') || strchr("-_.:/", *s)))
+                        return false;
+        return true;
+}
+
+static int compile_forbids(Compiler *c, size_t deny_chain, char *err, size_t err_size) {
+        const Policy *p = c->policy;
+        int k;
+
+        (void) deny_chain;
+        /* Forbids are added in file order, so where several cover one key the first in file
+         * order wins (ruleset_set_normalize keeps the earliest inserted element). */
+        for (size_t fi = 0; fi < p->n_forbids; fi++) {
+                const PolicyForbid *f = &p->forbids[fi];
+                char name[RULESET_NAME_MAX];
+                uint32_t origin;
+                size_t chain;
+                RulesetStmt log = { .kind = RULESET_STMT_LOG };
+
+                if (f->access == POLICY_ACCESS_WRITE)
+                        continue; /* not an L3 decision: the L7 watcher judges writes */
+                if (!forbid_id_valid(f->id)) {
+                        snprintf(err, err_size,
+                                 "%s:%u:%u: forbid id \"%s\" cannot name a log prefix: expected "
+                                 "1-64 letters, digits or -_.:/",
+                                 p->path ? p->path : "policy", f->pos.line, f->pos.column, f->id);
+                        return -EINVAL;
+                }
+                k = origin_add(c->r, f->pos, &origin, "forbid[%zu] (%s)", fi, f->id);
+                if (k < 0)
+                        return k;
+                snprintf(name, sizeof(name), "forbid_%zu", fi);
+                k = chain_add(c->r, name, -1, origin, &chain);
+                if (k < 0)
+                        return k;
+                k = rule_add(c->r, chain,
+                             p->mode == POLICY_MODE_AUDIT ? RULESET_VERDICT_ACCEPT
+                                                          : RULESET_VERDICT_DROP,
+                             0, origin, 1, &log);
+                if (k < 0)
+                        return k;
+                snprintf(c->r->rules[c->r->n_rules - 1].log_prefix,
+                         sizeof(c->r->rules[0].log_prefix), "ceredis:%s ", f->id);
+
+                for (size_t ti = 0; ti < f->to.n_services; ti++) {
+                        size_t t = f->to.services[ti];
+                        const PolicyCidr *dst;
+                        size_t n_dst;
+                        bool dst_aliased;
+
+                        service_addresses(c, t, &dst, &n_dst, &dst_aliased);
+                        for (size_t d = 0; d < n_dst; d++) {
+                                if (f->from.internet && service_local(c, t)) {
+                                        k = add_addr_port(c, "forbid_inet", &dst[d], NULL, origin,
+                                                          (int32_t) chain);
+                                        if (k < 0)
+                                                return k;
+                                }
+                                if (f->from.host && !dst_aliased) {
+                                        k = add_addr_port(c, "forbid_host", &dst[d], NULL, origin,
+                                                          (int32_t) chain);
+                                        if (k < 0)
+                                                return k;
+                                }
+                        }
+                        for (size_t si = 0; si < f->from.n_services; si++) {
+                                size_t s = f->from.services[si];
+                                const PolicyCidr *src;
+                                size_t n_src;
+                                bool src_aliased;
+
+                                if (!service_local(c, s) && !service_local(c, t))
+                                        continue;
+                                service_addresses(c, s, &src, &n_src, &src_aliased);
+                                for (size_t a = 0; a < n_src; a++)
+                                        for (size_t d = 0; d < n_dst; d++) {
+                                                KeyValue v[2] = { { .cidr = &src[a] },
+                                                                  { .cidr = &dst[d] } };
+
+                                                if (src[a].family != dst[d].family)
+                                                        continue;
+                                                /* An alias stands for every service of a peer
+                                                 * host: never let it cut an allowed flow. */
+                                                if ((src_aliased || dst_aliased) &&
+                                                    pair_allowed(c, &src[a], &dst[d]))
+                                                        continue;
+                                                k = elem_add(c, fam_set(c, "forbid", src[a].family),
+                                                             v, origin, (int32_t) chain);
+                                                if (k < 0)
+                                                        return k;
+                                        }
+                        }
+                }
+        }
+        return 0;
+}
+
+static RulesetStmt lookup(Ruleset *r, const char *set, bool negate) {
+        RulesetSet *s = ruleset_find_set(r, set);
+        return (RulesetStmt) { .kind = RULESET_STMT_LOOKUP, .set = (size_t) (s - r->sets),
+                               .negate = negate };
+}
+
+static RulesetStmt vmap(Ruleset *r, const char *set) {
+        RulesetSet *s = ruleset_find_set(r, set);
+        return (RulesetStmt) { .kind = RULESET_STMT_VMAP, .set = (size_t) (s - r->sets) };
+}
+
+typedef struct ChainIds {
+        size_t input, forward, output, input_public, forward_public, deny;
+} ChainIds;
+
+static int compile_rules(Ruleset *r, const ChainIds *ch) {
+        static const RulesetStmt est = { .kind = RULESET_STMT_CT_ESTABLISHED };
+        static const uint8_t nd_types[] = { 135, 136, 134 }; /* solicit, advert, router-advert */
+        static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP };
+        const RulesetVerdict A = RULESET_VERDICT_ACCEPT, J = RULESET_VERDICT_JUMP,
+                             N = RULESET_VERDICT_NONE;
+        int k = 0;
+
+#define RULE(chain, verdict, target, ...)                                                      \
+        do {                                                                                   \
+                const RulesetStmt _s[] = { __VA_ARGS__ };                                      \
+                k = rule_add(r, (chain), (verdict), (target), ORIGIN_NONE, ELEMENTSOF(_s), _s); \
+                if (k < 0)                                                                     \
+                        return k;                                                              \
+        } while (0)
+
+        /* Management first: it must pass whatever else the policy says. */
+        RULE(ch->input, A, 0, est);
+        RULE(ch->input, A, 0, lookup(r, "mgmt4", false));
+        RULE(ch->input, A, 0, lookup(r, "mgmt6", false));
+        RULE(ch->input, J, ch->input_public, lookup(r, "public_ifaces", false));
+
+        for (size_t i = 0; i < ELEMENTSOF(nd_types); i++)
+                RULE(ch->input_public, A, 0,
+                     { .kind = RULESET_STMT_ICMPV6_TYPE, .value = nd_types[i] });
+        RULE(ch->input_public, A, 0, lookup(r, "host_public", false));
+        k = rule_add(r, ch->input_public, J, ch->deny, ORIGIN_NONE, 0, NULL);
+        if (k < 0)
+                return k;
+
+        RULE(ch->forward, A, 0, est);
+        RULE(ch->forward, J, ch->forward_public, lookup(r, "public_ifaces", false));
+        RULE(ch->forward, N, 0, vmap(r, "forbid4"));
+        RULE(ch->forward, N, 0, vmap(r, "forbid6"));
+        RULE(ch->forward, A, 0, lookup(r, "allow4", false));
+        RULE(ch->forward, A, 0, lookup(r, "allow6", false));
+        RULE(ch->forward, A, 0, lookup(r, "allow_net4", false));
+        RULE(ch->forward, A, 0, lookup(r, "allow_net6", false));
+        RULE(ch->forward, J, ch->deny, lookup(r, "private4", false));
+        RULE(ch->forward, J, ch->deny, lookup(r, "private6", false));
+
+        RULE(ch->forward_public, N, 0, vmap(r, "forbid_inet4"));
+        RULE(ch->forward_public, N, 0, vmap(r, "forbid_inet6"));
+        /* Docker's DNAT already happened here: daddr is the container. Also judge the original
+         * destination: a published port that is not one of the host's public ports is refused
+         * even when the container behind it is a public one. */
+        for (size_t i = 0; i < ELEMENTSOF(l4); i++) {
+                RulesetStmt orig = lookup(r, "host_public", true);
+
+                orig.fields[0] = RULESET_FIELD_L4PROTO;
+                orig.fields[1] = RULESET_FIELD_CT_ORIG_PROTO_DST;
+                orig.n_fields = 2;
+                RULE(ch->forward_public, J, ch->deny,
+                     { .kind = RULESET_STMT_L4PROTO, .value = l4[i] },
+                     { .kind = RULESET_STMT_CT_DNAT }, orig);
+        }
+        RULE(ch->forward_public, A, 0, lookup(r, "public4", false));
+        RULE(ch->forward_public, A, 0, lookup(r, "public6", false));
+        k = rule_add(r, ch->forward_public, J, ch->deny, ORIGIN_NONE, 0, NULL);
+        if (k < 0)
+                return k;
+
+        RULE(ch->output, A, 0, est);
+        RULE(ch->output, N, 0, vmap(r, "forbid_host4"));
+        RULE(ch->output, N, 0, vmap(r, "forbid_host6"));
+        RULE(ch->output, A, 0, lookup(r, "from_host4", false));
+        RULE(ch->output, A, 0, lookup(r, "from_host6", false));
+        RULE(ch->output, J, ch->deny, lookup(r, "private4", false));
+        RULE(ch->output, J, ch->deny, lookup(r, "private6", false));
+#undef RULE
+        return 0;
+}
+
+int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, Ruleset **ret,
+                    char *err, size_t err_size) {
+        _cleanup_(ruleset_freep) Ruleset *r = NULL;
+        Compiler c = { .policy = p, .endpoints = e };
+        ChainIds ch;
+        uint32_t origin;
+        const char *host = o ? o->host : NULL;
+        int k;
+
+        if (host) {
+                ssize_t h = policy_find_host(p, host);
+                if (h < 0) {
+                        snprintf(err, err_size, "%s: no host \"%s\" in the policy",
+                                 p->path ? p->path : "policy", host);
+                        return -ENOENT;
+                }
+                c.host = (size_t) h;
+        } else if (p->n_hosts == 1)
+                c.host = 0;
+        else {
+                snprintf(err, err_size, "%s: the policy has %zu hosts: name the one to compile for",
+                         p->path ? p->path : "policy", p->n_hosts);
+                return -ENOENT;
+        }
+
+        r = calloc(1, sizeof(*r));
+        if (!r)
+                return -ENOMEM;
+        c.r = r;
+        snprintf(r->host, sizeof(r->host), "%s", p->hosts[c.host].name);
+        r->mode = p->mode;
+        r->nflog_group = o && o->nflog_group ? o->nflog_group : RULESET_NFLOG_GROUP_DEFAULT;
+
+        k = origin_add(r, (PolicyPos) { 0, 0 }, &origin, "the ruleset");
+        if (k < 0)
+                goto fail;
+        if ((k = chain_add(r, "input", NF_INET_LOCAL_IN, ORIGIN_NONE, &ch.input)) < 0 ||
+            (k = chain_add(r, "forward", NF_INET_FORWARD, ORIGIN_NONE, &ch.forward)) < 0 ||
+            (k = chain_add(r, "output", NF_INET_LOCAL_OUT, ORIGIN_NONE, &ch.output)) < 0 ||
+            (k = chain_add(r, "input_public", -1, ORIGIN_NONE, &ch.input_public)) < 0 ||
+            (k = chain_add(r, "forward_public", -1, ORIGIN_NONE, &ch.forward_public)) < 0 ||
+            (k = chain_add(r, "deny", -1, ORIGIN_NONE, &ch.deny)) < 0)
+                goto fail;
+        {
+                RulesetStmt log = { .kind = RULESET_STMT_LOG };
+                k = rule_add(r, ch.deny,
+                             p->mode == POLICY_MODE_AUDIT ? RULESET_VERDICT_ACCEPT
+                                                          : RULESET_VERDICT_DROP,
+                             0, ORIGIN_NONE, 1, &log);
+                if (k < 0)
+                        goto fail;
+                snprintf(r->rules[r->n_rules - 1].log_prefix, sizeof(r->rules[0].log_prefix),
+                         "ceredis:DEFAULT-DENY ");
+        }
+        if ((k = declare_sets(r)) < 0)
+                goto fail;
+        if ((k = compile_host(&c)) < 0 || (k = compile_services(&c)) < 0 ||
+            (k = compile_flows(&c)) < 0 || (k = compile_forbids(&c, ch.deny, err, err_size)) < 0)
+                goto fail;
+        if ((k = compile_rules(r, &ch)) < 0)
+                goto fail;
+        for (size_t i = 0; i < r->n_sets; i++)
+                if ((k = ruleset_set_normalize(&r->sets[i])) < 0)
+                        goto fail;
+        free(c.pairs);
+        *ret = TAKE_PTR(r);
+        return 0;
+fail:
+        free(c.pairs);
+        if (k != -EINVAL && k != -ENOENT)
+                snprintf(err, err_size, "compiling the ruleset: %s", strerror(-k));
+        return k;
+}
