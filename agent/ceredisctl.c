@@ -13,6 +13,7 @@ static const CtlVerb verbs[] = {
         { "confirm", verb_confirm, "keep the ruleset installed by apply --confirm" },
         { "verify", verb_verify, "compare the live ruleset with the compiled policy" },
         { "disable", verb_disable, "remove the agent's tables, and nothing else" },
+        { "journal", verb_journal, "verify the tamper-evident event log" },
 };
 
 static void usage(FILE *f) {

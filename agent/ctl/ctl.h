@@ -27,3 +27,4 @@ int verb_apply(int argc, char *argv[]);
 int verb_confirm(int argc, char *argv[]);
 int verb_verify(int argc, char *argv[]);
 int verb_disable(int argc, char *argv[]);
+int verb_journal(int argc, char *argv[]);
