@@ -184,7 +184,8 @@ static int rule_add(Ruleset *r, size_t chain, RulesetVerdict v, size_t target, u
         rule->target = target;
         rule->origin = origin;
         rule->n_stmts = n_stmts;
-        memcpy(rule->stmts, stmts, n_stmts * sizeof(*stmts));
+        if (n_stmts > 0)
+                memcpy(rule->stmts, stmts, n_stmts * sizeof(*stmts));
         return 0;
 }
 
