@@ -24,6 +24,10 @@ typedef struct EndpointsEntry {
 struct Endpoints {
         EndpointsEntry *entries;
         size_t n_entries, allocated;
+        /* Open-addressing index by service name (entry + 1, 0 free): the compiler asks for
+         * every service's addresses, so a linear search made compiling quadratic. */
+        uint32_t *index;
+        size_t index_size; /* a power of two, at least twice n_entries */
 };
 
 int endpoints_new(Endpoints **ret) {
@@ -43,14 +47,53 @@ void endpoints_free(Endpoints *e) {
                 free(e->entries[i].addrs);
         }
         free(e->entries);
+        free(e->index);
         free(e);
 }
 
+static size_t name_hash(const char *s) {
+        uint64_t h = 1469598103934665603u; /* FNV-1a */
+
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * 1099511628211u;
+        return (size_t) (h ^ h >> 29);
+}
+
 static EndpointsEntry *endpoints_find(const Endpoints *e, const char *service) {
-        for (size_t i = 0; e && i < e->n_entries; i++)
-                if (streq(e->entries[i].service, service))
-                        return &e->entries[i];
-        return NULL;
+        if (!e || e->index_size == 0)
+                return NULL;
+        for (size_t i = name_hash(service) & (e->index_size - 1);; i = (i + 1) & (e->index_size - 1)) {
+                uint32_t x = e->index[i];
+
+                if (x == 0)
+                        return NULL;
+                if (streq(e->entries[x - 1].service, service))
+                        return &e->entries[x - 1];
+        }
+}
+
+/* Make room for one more entry in the index (rebuilt when it would be half full). */
+static int endpoints_index_reserve(Endpoints *e) {
+        size_t size = e->index_size ? e->index_size : 64;
+        uint32_t *index;
+
+        if ((e->n_entries + 1) * 2 <= e->index_size)
+                return 0;
+        while ((e->n_entries + 1) * 2 > size)
+                size *= 2;
+        index = calloc(size, sizeof(*index));
+        if (!index)
+                return -ENOMEM;
+        for (size_t n = 0; n < e->n_entries; n++) {
+                size_t i = name_hash(e->entries[n].service) & (size - 1);
+                while (index[i])
+                        i = (i + 1) & (size - 1);
+                index[i] = (uint32_t) n + 1;
+        }
+        free(e->index);
+        e->index = index;
+        e->index_size = size;
+        return 0;
 }
 
 int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr) {
@@ -58,14 +101,21 @@ int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr) {
         int k;
 
         if (!x) {
+                size_t i;
+
                 k = ARRAY_GROW(e->entries, e->allocated, e->n_entries + 1, ENDPOINTS_MAX_SERVICES);
+                if (k >= 0)
+                        k = endpoints_index_reserve(e);
                 if (k < 0)
                         return k;
                 x = &e->entries[e->n_entries];
-                x->service = strdup(service);
+                *x = (EndpointsEntry) { .service = strdup(service) };
                 if (!x->service)
                         return -ENOMEM;
-                e->n_entries++;
+                for (i = name_hash(service) & (e->index_size - 1); e->index[i];
+                     i = (i + 1) & (e->index_size - 1))
+                        ;
+                e->index[i] = (uint32_t) ++e->n_entries;
         }
         for (size_t i = 0; i < x->n_addrs; i++)
                 if (memcmp(&x->addrs[i], addr, sizeof(*addr)) == 0)

@@ -29,11 +29,11 @@
 #include "nft-internal.h"
 
 #define NFT_PAGE_SIZE (2u * 1024u * 1024u)
+#define NFT_PAGE_SMALL (64u * 1024u) /* updates and disable: a few messages */
 #define NFT_PAGE_OVERRUN (256u * 1024u)
 /* Element attributes per NEWSETELEM: the ELEMENTS nest length is 16 bits. */
 #define NFT_ELEMS_PER_MSG_BYTES 60000u
 #define NFT_MAX_ELEM_BYTES 256u
-#define NFT_RECV_SIZE 32768u
 
 int nft_open(Nft **ret) {
         _cleanup_free_ Nft *n = calloc(1, sizeof(*n));
@@ -92,47 +92,37 @@ static bool all_ff(const uint8_t *b, size_t len) {
         return true;
 }
 
-int nft_set_kernel_elems(const RulesetSet *s, NftKElem **ret, size_t *ret_n) {
-        bool rbtree = (s->flags & RULESET_SET_INTERVAL) && s->n_key == 1;
-        _cleanup_free_ NftKElem *out = NULL;
-        size_t n = 0, len = s->key_len;
+size_t nft_kernel_elems_of(const RulesetSet *s, const RulesetElem *e, NftKElem out[2]) {
+        size_t len = s->key_len;
+        NftKElem *k = &out[0];
 
-        out = calloc(s->n_elems * (rbtree ? 2 : 1) + 1, sizeof(*out));
-        if (!out)
-                return -ENOMEM;
-        for (size_t i = 0; i < s->n_elems; i++) {
-                const RulesetElem *e = &s->elems[i];
-                NftKElem *k = &out[n++];
-
-                memcpy(k->key, e->key, s->key_len);
-                k->chain = (s->flags & RULESET_SET_MAP) ? e->chain : -1;
-                k->origin = e->origin;
-                k->test_bad = e->test_bad;
-                if (!(s->flags & RULESET_SET_INTERVAL))
-                        continue;
-                if (!rbtree) {
-                        memcpy(k->key_end, e->key_end, s->key_len);
-                        k->has_end = true;
-                        continue;
-                }
-                /* Every range is closed by an "interval end" element one past its end: the
-                 * kernel refuses two start elements in a row (normalisation merged the
-                 * neighbours that would need it). A range reaching the top needs none. */
-                if (!all_ff(e->key_end, len)) {
-                        NftKElem *end = &out[n++];
-
-                        memcpy(end->key, e->key_end, len);
-                        for (size_t b = len; b-- > 0;)
-                                if (++end->key[b] != 0)
-                                        break;
-                        end->end = true;
-                        end->chain = -1;
-                        end->origin = e->origin;
-                }
+        memset(k, 0, sizeof(*k));
+        memcpy(k->key, e->key, len);
+        k->chain = (s->flags & RULESET_SET_MAP) ? e->chain : -1;
+        k->origin = e->origin;
+        k->test_bad = e->test_bad;
+        if (!(s->flags & RULESET_SET_INTERVAL))
+                return 1;
+        if (s->n_key > 1) {
+                memcpy(k->key_end, e->key_end, len);
+                k->has_end = true;
+                return 1;
         }
-        *ret = TAKE_PTR(out);
-        *ret_n = n;
-        return 0;
+        /* Every range is closed by an "interval end" element one past its end: the kernel
+         * (rbtree) refuses two start elements in a row (normalisation merged the neighbours
+         * that would need it). A range reaching the top needs none. */
+        if (all_ff(e->key_end, len))
+                return 1;
+        k = &out[1];
+        memset(k, 0, sizeof(*k));
+        memcpy(k->key, e->key_end, len);
+        for (size_t i = len; i-- > 0;)
+                if (++k->key[i] != 0)
+                        break;
+        k->end = true;
+        k->chain = -1;
+        k->origin = e->origin;
+        return 2;
 }
 
 /* ---- objects ---------------------------------------------------------------------------------- */
@@ -406,7 +396,6 @@ typedef struct MsgInfo {
         uint32_t origin;
         const char *kind; /* "table", "chain", "set", "rule", "elements of set" */
         const char *name;
-        size_t first; /* first kernel element (elements only) */
 } MsgInfo;
 
 typedef struct Batch {
@@ -416,7 +405,6 @@ typedef struct Batch {
         uint32_t n_msgs;
         MsgInfo *info;
         size_t allocated;
-        const NftKElem *cur_elems; /* of the message being built, for error text */
 } Batch;
 
 static void batch_done(Batch *b) {
@@ -425,9 +413,10 @@ static void batch_done(Batch *b) {
         free(b->info);
 }
 
-static int batch_init(Batch *b, Nft *n) {
+/* `page`: the size of the batch's buffers; a full apply writes a few MB, an update a few KB. */
+static int batch_init(Batch *b, Nft *n, uint32_t page) {
         *b = (Batch) { .nft = n };
-        b->b = nftnl_batch_alloc(NFT_PAGE_SIZE, NFT_PAGE_OVERRUN);
+        b->b = nftnl_batch_alloc(page, NFT_PAGE_OVERRUN);
         if (!b->b)
                 return -ENOMEM;
         b->seq_first = ++n->seq;
@@ -472,51 +461,60 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *data, size
         mnl_attr_nest_end(nlh, nest);
 }
 
-/* Elements of one set, a message per origin (and per 60 KB), so an error names one entry. */
-static int batch_elems(Batch *b, const Ruleset *r, size_t si, const NftKElem *ke, size_t n,
+static void put_kelem(struct nlmsghdr *nlh, const Ruleset *r, const RulesetSet *s,
+                      const NftKElem *e, uint16_t type) {
+        struct nlattr *el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+
+        put_data(nlh, NFTA_SET_ELEM_KEY, e->key, s->key_len + (e->test_bad ? 4 : 0));
+        if (e->has_end)
+                put_data(nlh, NFTA_SET_ELEM_KEY_END, e->key_end, s->key_len);
+        if (e->end)
+                mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
+        if (e->chain >= 0 && type == NFT_MSG_NEWSETELEM) {
+                struct nlattr *data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA),
+                              *verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
+                mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t) NFT_JUMP));
+                mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, r->chains[e->chain].name);
+                mnl_attr_nest_end(nlh, verdict);
+                mnl_attr_nest_end(nlh, data);
+        }
+        mnl_attr_nest_end(nlh, el);
+}
+
+/* Elements of one set, written straight from the model into the batch: a message per origin
+ * (and per 60 KB), so that an error names one policy entry. `elems` is grouped by origin. */
+static int batch_elems(Batch *b, const Ruleset *r, size_t si, const RulesetElem *elems, size_t n,
                        uint16_t type) {
         const RulesetSet *s = &r->sets[si];
 
         for (size_t i = 0; i < n;) {
                 struct nlmsghdr *nlh;
                 struct nlattr *list;
-                size_t start = i;
+                uint32_t origin = elems[i].origin;
+                int k;
 
-                nlh = batch_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0,
-                                ke[i].origin, "elements of set", s->name);
+                nlh = batch_msg(b, type, type == NFT_MSG_NEWSETELEM ? NLM_F_CREATE : 0, origin,
+                                "elements of set", s->name);
                 if (!nlh)
                         return -ENOMEM;
-                b->info[b->n_msgs - 1].first = i;
                 mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, RULESET_TABLE);
                 mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, s->name);
                 list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
-                for (; i < n && ke[i].origin == ke[start].origin; i++) {
-                        const NftKElem *e = &ke[i];
-                        struct nlattr *el;
+                for (; i < n && elems[i].origin == origin; i++) {
+                        NftKElem ke[2];
+                        size_t n_ke;
 
+                        /* Room for a start and its interval end, so that they stay together. */
                         if ((size_t) ((char *) mnl_nlmsg_get_payload_tail(nlh) - (char *) list) +
-                                NFT_MAX_ELEM_BYTES >
+                                    2 * NFT_MAX_ELEM_BYTES >
                             NFT_ELEMS_PER_MSG_BYTES)
                                 break;
-                        el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
-                        put_data(nlh, NFTA_SET_ELEM_KEY, e->key, s->key_len + (e->test_bad ? 4 : 0));
-                        if (e->has_end)
-                                put_data(nlh, NFTA_SET_ELEM_KEY_END, e->key_end, s->key_len);
-                        if (e->end)
-                                mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS,
-                                                 htonl(NFT_SET_ELEM_INTERVAL_END));
-                        if (e->chain >= 0 && type == NFT_MSG_NEWSETELEM) {
-                                struct nlattr *data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA),
-                                              *verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
-                                mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t) NFT_JUMP));
-                                mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, r->chains[e->chain].name);
-                                mnl_attr_nest_end(nlh, verdict);
-                                mnl_attr_nest_end(nlh, data);
-                        }
-                        mnl_attr_nest_end(nlh, el);
+                        n_ke = nft_kernel_elems_of(s, &elems[i], ke);
+                        for (size_t j = 0; j < n_ke; j++)
+                                put_kelem(nlh, r, s, &ke[j], type);
                 }
                 mnl_attr_nest_end(nlh, list);
-                int k = batch_next(b);
+                k = batch_next(b);
                 if (k < 0)
                         return k;
         }
@@ -538,50 +536,55 @@ static void batch_describe(const Batch *b, const Ruleset *r, uint32_t m, int err
                  o && mi->origin ? o->what : "");
 }
 
+/* Grow a socket buffer only when a batch needs more than it was given last time: small
+ * updates then cost no setsockopt at all. */
+static void sock_buffer(int fd, int opt, size_t want, size_t *have) {
+        int size = want > INT_MAX / 2 ? INT_MAX / 2 : (int) want;
+
+        if (want <= *have)
+                return;
+        if (setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size)) >= 0)
+                *have = want;
+}
+
 static int batch_send(Batch *b, const Ruleset *r, NftError *ret_error) {
         Nft *n = b->nft;
         struct sockaddr_nl nladdr = { .nl_family = AF_NETLINK };
-        struct iovec *iov;
+        struct iovec iov_small[8], *iov = iov_small;
         struct msghdr msg = {};
         size_t total = 0;
-        int n_iov, k = 0, fd = nft_fd(n), bufsize;
+        int n_iov, k = 0, fd = nft_fd(n);
         uint32_t seq_last;
-        _cleanup_free_ char *buf = NULL;
+        _cleanup_free_ struct iovec *iov_big = NULL;
 
         nftnl_batch_end(nftnl_batch_buffer(b->b), ++n->seq);
         seq_last = n->seq;
         if (nftnl_batch_update(b->b) < 0)
                 return -ENOMEM;
         n_iov = nftnl_batch_iovec_len(b->b);
-        iov = calloc((size_t) n_iov, sizeof(*iov));
-        if (!iov)
-                return -ENOMEM;
+        if ((size_t) n_iov > ELEMENTSOF(iov_small)) {
+                iov = iov_big = calloc((size_t) n_iov, sizeof(*iov));
+                if (!iov)
+                        return -ENOMEM;
+        }
         nftnl_batch_iovec(b->b, iov, (uint32_t) n_iov);
         for (int i = 0; i < n_iov; i++)
                 total += iov[i].iov_len;
-        /* The whole batch goes in one sendmsg: the socket buffer must hold it, and the ACKs. */
-        bufsize = total + 65536 > INT_MAX ? INT_MAX : (int) (total + 65536);
-        (void) setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bufsize, sizeof(bufsize));
-        bufsize = (int) ((b->n_msgs + 16u) * 512u);
-        (void) setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bufsize, sizeof(bufsize));
+        /* The whole batch goes in one sendmsg: the socket buffer must hold it, and the ACKs
+         * (NETLINK_CAP_ACK: a header each). */
+        sock_buffer(fd, SO_SNDBUFFORCE, total + 65536, &n->sndbuf);
+        sock_buffer(fd, SO_RCVBUFFORCE, (b->n_msgs + 16u) * 512u, &n->rcvbuf);
 
         msg.msg_name = &nladdr;
         msg.msg_namelen = sizeof(nladdr);
         msg.msg_iov = iov;
         msg.msg_iovlen = (size_t) n_iov;
-        if (sendmsg(fd, &msg, 0) < 0) {
-                k = negative_errno();
-                free(iov);
-                return k;
-        }
-        free(iov);
+        if (sendmsg(fd, &msg, 0) < 0)
+                return negative_errno();
 
-        buf = malloc(NFT_RECV_SIZE);
-        if (!buf)
-                return -ENOMEM;
-        /* The kernel answered while sendmsg ran: read every ACK that is queued. */
+        /* The kernel processed the batch inside sendmsg: every ACK is queued already. */
         for (;;) {
-                ssize_t len = recv(fd, buf, NFT_RECV_SIZE, MSG_DONTWAIT);
+                ssize_t len = recv(fd, n->buf, sizeof(n->buf), MSG_DONTWAIT);
                 const struct nlmsghdr *nlh;
                 int rest;
 
@@ -593,7 +596,7 @@ static int batch_send(Batch *b, const Ruleset *r, NftError *ret_error) {
                         return k < 0 ? k : negative_errno();
                 }
                 rest = (int) len;
-                for (nlh = (const struct nlmsghdr *) buf; mnl_nlmsg_ok(nlh, rest);
+                for (nlh = (const struct nlmsghdr *) n->buf; mnl_nlmsg_ok(nlh, rest);
                      nlh = mnl_nlmsg_next(nlh, &rest)) {
                         const struct nlmsgerr *err;
 
@@ -617,7 +620,7 @@ int nft_apply(Nft *n, const Ruleset *r, NftError *ret_error) {
         Batch b;
         int k;
 
-        k = batch_init(&b, n);
+        k = batch_init(&b, n, NFT_PAGE_SIZE);
         if (k < 0)
                 goto out;
         /* Create-if-absent, then delete: the DELTABLE cannot fail on a missing table. */
@@ -643,10 +646,8 @@ int nft_apply(Nft *n, const Ruleset *r, NftError *ret_error) {
                         goto out;
         }
         for (size_t s = 0; s < r->n_sets; s++) {
-                _cleanup_free_ NftKElem *ke = NULL;
                 struct nftnl_set *o = nft_build_set(r, s);
                 struct nlmsghdr *nlh;
-                size_t n_ke;
 
                 nlh = o ? batch_msg(&b, NFT_MSG_NEWSET, NLM_F_CREATE, 0, "set", r->sets[s].name)
                         : NULL;
@@ -659,8 +660,9 @@ int nft_apply(Nft *n, const Ruleset *r, NftError *ret_error) {
                 nftnl_set_free(o);
                 if ((k = batch_next(&b)) < 0)
                         goto out;
-                if ((k = nft_set_kernel_elems(&r->sets[s], &ke, &n_ke)) < 0 ||
-                    (k = batch_elems(&b, r, s, ke, n_ke, NFT_MSG_NEWSETELEM)) < 0)
+                k = batch_elems(&b, r, s, r->sets[s].elems, r->sets[s].n_elems,
+                                NFT_MSG_NEWSETELEM);
+                if (k < 0)
                         goto out;
         }
         for (size_t i = 0; i < r->n_rules; i++) {
@@ -688,7 +690,7 @@ out:
 }
 
 static bool same_shape(const Ruleset *a, const Ruleset *b) {
-        if (a->n_sets != b->n_sets || a->n_chains != b->n_chains || a->n_rules != b->n_rules ||
+        if (a->n_sets != b->n_sets || a->n_chains != b->n_chains ||
             a->nflog_group != b->nflog_group || a->mode != b->mode)
                 return false;
         for (size_t i = 0; i < a->n_sets; i++)
@@ -700,48 +702,68 @@ static bool same_shape(const Ruleset *a, const Ruleset *b) {
         return true;
 }
 
+/* The order of normalised elements: (origin, key, key_end), then the verdict. */
+static int elem_cmp(const RulesetSet *s, const RulesetElem *x, const RulesetElem *y) {
+        int d;
+
+        if (x->origin != y->origin)
+                return x->origin < y->origin ? -1 : 1;
+        d = memcmp(x->key, y->key, s->key_len);
+        if (d == 0 && (s->flags & RULESET_SET_INTERVAL))
+                d = memcmp(x->key_end, y->key_end, s->key_len);
+        if (d == 0 && (s->flags & RULESET_SET_MAP))
+                d = x->chain < y->chain ? -1 : x->chain > y->chain;
+        return d;
+}
+
 int nft_update(Nft *n, const Ruleset *old, const Ruleset *new, NftError *ret_error) {
+        _cleanup_free_ RulesetElem *diff = NULL;
+        size_t allocated = 0;
         Batch b;
         int k;
 
-        if (!same_shape(old, new))
+        if (!same_shape(old, new) || old->n_rules != new->n_rules)
                 return -ESTALE;
-        k = batch_init(&b, n);
+        k = batch_init(&b, n, NFT_PAGE_SMALL);
         if (k < 0)
                 goto out;
-        /* Deletions first, then additions: a key whose verdict changed is replaced. */
+        /* Deletions first, then additions: a key whose verdict changed is replaced. Both sides
+         * are normalised, sorted the same way: one merge pass per set, no copy, no sort. */
         for (int pass = 0; pass < 2; pass++)
-                for (size_t s = 0; s < new->n_sets; s++) {
-                        _cleanup_free_ NftKElem *ko = NULL, *kn = NULL, *diff = NULL;
-                        size_t n_o = 0, n_n = 0, n_d = 0, i = 0, j = 0;
+                for (size_t si = 0; si < new->n_sets; si++) {
+                        const RulesetSet *so = &old->sets[si], *sn = &new->sets[si];
+                        size_t n_d = 0, i = 0, j = 0;
 
-                        if ((k = nft_set_kernel_elems(&old->sets[s], &ko, &n_o)) < 0 ||
-                            (k = nft_set_kernel_elems(&new->sets[s], &kn, &n_n)) < 0)
-                                goto out;
-                        qsort(ko, n_o, sizeof(*ko), nft_kelem_cmp);
-                        qsort(kn, n_n, sizeof(*kn), nft_kelem_cmp);
-                        diff = calloc((pass ? n_n : n_o) + 1, sizeof(*diff));
-                        if (!diff) {
-                                k = -ENOMEM;
-                                goto out;
-                        }
-                        while (i < n_o || j < n_n) {
-                                int d = i >= n_o ? 1 : j >= n_n ? -1 : nft_kelem_cmp(&ko[i], &kn[j]);
+                        while (i < so->n_elems || j < sn->n_elems) {
+                                int d = i >= so->n_elems ? 1
+                                        : j >= sn->n_elems
+                                                ? -1
+                                                : elem_cmp(sn, &so->elems[i], &sn->elems[j]);
+                                const RulesetElem *e = NULL;
+
                                 if (d == 0) {
                                         i++, j++;
-                                } else if (d < 0) {
+                                        continue;
+                                }
+                                if (d < 0) {
                                         if (!pass)
-                                                diff[n_d++] = ko[i];
+                                                e = &so->elems[i];
                                         i++;
                                 } else {
                                         if (pass)
-                                                diff[n_d++] = kn[j];
+                                                e = &sn->elems[j];
                                         j++;
                                 }
+                                if (!e)
+                                        continue;
+                                k = ARRAY_GROW(diff, allocated, n_d + 1, RULESET_MAX_ELEMENTS);
+                                if (k < 0)
+                                        goto out;
+                                diff[n_d++] = *e;
                         }
                         if (n_d == 0)
                                 continue;
-                        k = batch_elems(&b, pass ? new : old, s, diff, n_d,
+                        k = batch_elems(&b, pass ? new : old, si, diff, n_d,
                                         pass ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
                         if (k < 0)
                                 goto out;
@@ -752,11 +774,36 @@ out:
         return k;
 }
 
+int nft_update_elements(Nft *n, const Ruleset *delta, bool add, NftError *ret_error) {
+        Batch b;
+        int k;
+
+        k = batch_init(&b, n, NFT_PAGE_SMALL);
+        if (k < 0)
+                goto out;
+        for (size_t s = 0; s < delta->n_sets; s++) {
+                if (delta->sets[s].n_elems == 0)
+                        continue;
+                if (delta->sets[s].flags & RULESET_SET_INTERVAL) {
+                        k = -EINVAL; /* ranges cannot be added one by one: full apply */
+                        goto out;
+                }
+                k = batch_elems(&b, delta, s, delta->sets[s].elems, delta->sets[s].n_elems,
+                                add ? NFT_MSG_NEWSETELEM : NFT_MSG_DELSETELEM);
+                if (k < 0)
+                        goto out;
+        }
+        k = b.n_msgs == 0 ? 0 : batch_send(&b, delta, ret_error);
+out:
+        batch_done(&b);
+        return k;
+}
+
 int nft_disable(Nft *n) {
         Batch b;
         int k;
 
-        k = batch_init(&b, n);
+        k = batch_init(&b, n, NFT_PAGE_SMALL);
         if (k < 0)
                 goto out;
         /* Same trick as apply: create-if-absent so that deleting never fails on absence. */
@@ -770,19 +817,16 @@ out:
 }
 
 int nft_talk(Nft *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *data) {
-        _cleanup_free_ char *buf = malloc(NFT_RECV_SIZE);
         uint32_t seq = nlh->nlmsg_seq;
         int k;
 
-        if (!buf)
-                return -ENOMEM;
         if (mnl_socket_sendto(n->nl, nlh, nlh->nlmsg_len) < 0)
                 return negative_errno();
         for (;;) {
-                ssize_t len = mnl_socket_recvfrom(n->nl, buf, NFT_RECV_SIZE);
+                ssize_t len = mnl_socket_recvfrom(n->nl, n->buf, sizeof(n->buf));
                 if (len < 0)
                         return negative_errno();
-                k = mnl_cb_run(buf, (size_t) len, seq, n->portid, cb, data);
+                k = mnl_cb_run(n->buf, (size_t) len, seq, n->portid, cb, data);
                 if (k < 0)
                         return negative_errno();
                 if (k == MNL_CB_STOP)

@@ -16,10 +16,15 @@
 
 #include "nft.h"
 
+/* Receive buffer: a dump message holds up to a page of elements; MNL_SOCKET_BUFFER_SIZE is 8 KB. */
+#define NFT_RECV_SIZE 65536u
+
 struct Nft {
         struct mnl_socket *nl;
         uint32_t portid;
         uint32_t seq;
+        size_t sndbuf, rcvbuf; /* what SO_*BUFFORCE was last set to, 0: the default */
+        char buf[NFT_RECV_SIZE]; /* ACKs and dumps, reused */
 };
 
 /* One set element as the kernel holds it: single-field interval sets (rbtree) keep a start
@@ -34,8 +39,9 @@ typedef struct NftKElem {
         bool test_bad;
 } NftKElem;
 
-/* The kernel elements of set `s`, in the set's element order (grouped by origin). */
-int nft_set_kernel_elems(const RulesetSet *s, NftKElem **ret, size_t *ret_n);
+/* The kernel elements of model element `e` of set `s` (1, or 2 for a range of a single-field
+ * interval set: its start and its interval end). Returns how many it wrote to `out`. */
+size_t nft_kernel_elems_of(const RulesetSet *s, const RulesetElem *e, NftKElem out[2]);
 int nft_kelem_cmp(const void *a, const void *b); /* total order, for sorting and diffs */
 
 struct nftnl_chain *nft_build_chain(const Ruleset *r, size_t c);

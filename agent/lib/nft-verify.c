@@ -13,6 +13,8 @@
 #include <linux/netfilter/nf_tables.h>
 #include <libnftnl/common.h>
 #include <libnftnl/table.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <arpa/inet.h>
 #include <stdarg.h>
 
 #include "nft-internal.h"
@@ -105,10 +107,6 @@ static int rule_cb(const struct nlmsghdr *nlh, void *data) {
         return MNL_CB_OK;
 }
 
-static int elems_cb(const struct nlmsghdr *nlh, void *data) {
-        return nftnl_set_elems_nlmsg_parse(nlh, data) < 0 ? MNL_CB_ERROR : MNL_CB_OK;
-}
-
 static int null_cb(const struct nlmsghdr *nlh, void *data) {
         (void) nlh;
         (void) data;
@@ -198,89 +196,222 @@ static void kelem_format(const Ruleset *r, const RulesetSet *s, const NftKElem *
         ruleset_format_elem(r, s, &e, buf, size);
 }
 
+/* Set elements are compared without an object per element: the expected kernel elements are
+ * indexed in a hash table (element index * 2 + which of its kernel elements), and the dump is
+ * walked attribute by attribute with libmnl, each element parsed onto the stack and looked up.
+ * Cost: one pass over the dump, a few MB at most for 100k elements. */
+typedef struct ElemCheck {
+        const Ruleset *r;
+        const RulesetSet *s;
+        uint32_t *slots; /* 0 free, else kernel element id + 1 */
+        size_t size;
+        uint8_t *seen; /* by kernel element id */
+        size_t n_want, n_seen;
+        bool differs;
+        NftKElem first_unexpected;
+        int error;
+} ElemCheck;
+
+static size_t kelem_hash(const RulesetSet *s, const NftKElem *k) {
+        return ruleset_key_hash(k->key, s->key_len) ^ (k->end ? 0x5bd1e995u : 0);
+}
+
+static bool kelem_equal(const RulesetSet *s, const NftKElem *a, const NftKElem *b) {
+        return a->end == b->end && a->has_end == b->has_end && a->chain == b->chain &&
+               memcmp(a->key, b->key, s->key_len) == 0 &&
+               (!a->has_end || memcmp(a->key_end, b->key_end, s->key_len) == 0);
+}
+
+/* Kernel element `id` of the model: element id / 2, its start (0) or its interval end (1). */
+static bool kelem_by_id(const RulesetSet *s, uint32_t id, NftKElem *ret) {
+        NftKElem ke[2];
+        size_t n = nft_kernel_elems_of(s, &s->elems[id / 2], ke);
+
+        if (id % 2 >= n)
+                return false;
+        *ret = ke[id % 2];
+        return true;
+}
+
+static int elem_check_init(ElemCheck *c, const Ruleset *r, const RulesetSet *s) {
+        size_t size = 64;
+
+        *c = (ElemCheck) { .r = r, .s = s };
+        while (size < 4 * s->n_elems)
+                size *= 2;
+        c->slots = calloc(size, sizeof(*c->slots));
+        c->seen = calloc(2 * s->n_elems + 1, 1);
+        if (!c->slots || !c->seen)
+                return -ENOMEM;
+        c->size = size;
+        for (uint32_t id = 0; id < 2 * s->n_elems; id++) {
+                NftKElem k;
+                size_t h;
+
+                if (!kelem_by_id(s, id, &k))
+                        continue;
+                for (h = kelem_hash(s, &k) & (size - 1); c->slots[h]; h = (h + 1) & (size - 1))
+                        ;
+                c->slots[h] = id + 1;
+                c->n_want++;
+        }
+        return 0;
+}
+
+static void elem_check_done(ElemCheck *c) {
+        free(c->slots);
+        free(c->seen);
+}
+
+static int data_value_cb(const struct nlattr *a, void *data) {
+        const struct nlattr **tb = data;
+
+        if (mnl_attr_get_type(a) == NFTA_DATA_VALUE)
+                tb[0] = a;
+        return MNL_CB_OK;
+}
+
+/* The bytes of a nested NFTA_DATA_VALUE, copied into `out` (at most RULESET_KEY_MAX). */
+static bool get_value(const struct nlattr *nest, uint8_t *out, size_t want) {
+        const struct nlattr *v = NULL;
+
+        if (mnl_attr_parse_nested(nest, data_value_cb, &v) < 0 || !v ||
+            mnl_attr_get_payload_len(v) != want || want > RULESET_KEY_MAX)
+                return false;
+        memcpy(out, mnl_attr_get_payload(v), want);
+        return true;
+}
+
+static int data_verdict_cb(const struct nlattr *a, void *data) {
+        const struct nlattr **tb = data;
+
+        if (mnl_attr_get_type(a) == NFTA_DATA_VERDICT)
+                tb[0] = a;
+        return MNL_CB_OK;
+}
+
+static int verdict_cb(const struct nlattr *a, void *data) {
+        const struct nlattr **tb = data;
+        uint16_t type = mnl_attr_get_type(a);
+
+        if (type == NFTA_VERDICT_CODE && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
+                tb[0] = a;
+        else if (type == NFTA_VERDICT_CHAIN && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
+                tb[1] = a;
+        return MNL_CB_OK;
+}
+
+static int32_t chain_of(const Ruleset *r, const struct nlattr *data) {
+        const struct nlattr *dv = NULL, *tb[2] = {};
+        const char *name;
+
+        if (mnl_attr_parse_nested(data, data_verdict_cb, &dv) < 0 || !dv ||
+            mnl_attr_parse_nested(dv, verdict_cb, tb) < 0 || !tb[0] || !tb[1] ||
+            ntohl(mnl_attr_get_u32(tb[0])) != (uint32_t) NFT_JUMP)
+                return -2;
+        name = mnl_attr_get_str(tb[1]);
+        for (size_t c = 0; c < r->n_chains; c++)
+                if (streq(r->chains[c].name, name))
+                        return (int32_t) c;
+        return -2;
+}
+
+static int elem_attr_cb(const struct nlattr *a, void *data) {
+        const struct nlattr **tb = data;
+        uint16_t type = mnl_attr_get_type(a);
+
+        if (type <= NFTA_SET_ELEM_KEY_END)
+                tb[type] = a;
+        return MNL_CB_OK;
+}
+
+static void check_one(ElemCheck *c, const struct nlattr *el) {
+        const struct nlattr *tb[NFTA_SET_ELEM_KEY_END + 1] = {};
+        const RulesetSet *s = c->s;
+        NftKElem x = { .chain = -1 };
+        bool ok;
+
+        ok = mnl_attr_parse_nested(el, elem_attr_cb, tb) >= 0 && tb[NFTA_SET_ELEM_KEY] &&
+             get_value(tb[NFTA_SET_ELEM_KEY], x.key, s->key_len);
+        if (ok && tb[NFTA_SET_ELEM_KEY_END]) {
+                x.has_end = true;
+                ok = get_value(tb[NFTA_SET_ELEM_KEY_END], x.key_end, s->key_len);
+        }
+        if (ok && tb[NFTA_SET_ELEM_FLAGS]) {
+                ok = mnl_attr_validate(tb[NFTA_SET_ELEM_FLAGS], MNL_TYPE_U32) >= 0;
+                x.end = ok && ntohl(mnl_attr_get_u32(tb[NFTA_SET_ELEM_FLAGS])) &
+                                      NFT_SET_ELEM_INTERVAL_END;
+        }
+        if (ok && tb[NFTA_SET_ELEM_DATA])
+                x.chain = chain_of(c->r, tb[NFTA_SET_ELEM_DATA]);
+        if (ok)
+                for (size_t h = kelem_hash(s, &x) & (c->size - 1); c->slots[h];
+                     h = (h + 1) & (c->size - 1)) {
+                        uint32_t id = c->slots[h] - 1;
+                        NftKElem want;
+
+                        if (c->seen[id] || !kelem_by_id(s, id, &want) || !kelem_equal(s, &want, &x))
+                                continue;
+                        c->seen[id] = 1;
+                        c->n_seen++;
+                        return;
+                }
+        /* Unknown, malformed or a duplicate: the first one is reported. */
+        c->differs = true;
+        c->first_unexpected = x;
+}
+
+static int elems_cb(const struct nlmsghdr *nlh, void *data) {
+        ElemCheck *c = data;
+        const struct nlattr *a, *list = NULL;
+
+        if (c->differs)
+                return MNL_CB_OK; /* the rest of the dump is read, not looked at */
+        mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg))
+                if (mnl_attr_get_type(a) == NFTA_SET_ELEM_LIST_ELEMENTS)
+                        list = a;
+        if (!list)
+                return MNL_CB_OK;
+        mnl_attr_for_each_nested(a, list) {
+                if (mnl_attr_get_type(a) != NFTA_LIST_ELEM)
+                        continue;
+                check_one(c, a);
+                if (c->differs)
+                        break;
+        }
+        return MNL_CB_OK;
+}
+
 static int verify_elems(Nft *n, const Ruleset *r, size_t si, char **ret_diff) {
         const RulesetSet *s = &r->sets[si];
-        _cleanup_free_ NftKElem *want = NULL, *have = NULL;
-        size_t n_want, n_have = 0, allocated = 0, i = 0, j = 0;
         char buf[NFT_REQ_SIZE], a[300];
-        struct nftnl_set *live = nftnl_set_alloc();
-        struct nftnl_set_elems_iter *it;
-        struct nftnl_set_elem *el;
         struct nlmsghdr *nlh;
+        ElemCheck c;
         int k;
 
-        if (!live)
-                return -ENOMEM;
-        nftnl_set_set_str(live, NFTNL_SET_TABLE, RULESET_TABLE);
-        nftnl_set_set_str(live, NFTNL_SET_NAME, s->name);
+        k = elem_check_init(&c, r, s);
+        if (k < 0)
+                goto out;
         nlh = nftnl_nlmsg_build_hdr(buf, NFT_MSG_GETSETELEM, NFPROTO_INET, NLM_F_DUMP, ++n->seq);
-        nftnl_set_elems_nlmsg_build_payload(nlh, live);
-        k = nft_talk(n, nlh, elems_cb, live);
+        mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, RULESET_TABLE);
+        mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, s->name);
+        k = nft_talk(n, nlh, elems_cb, &c);
         if (k < 0)
                 goto out;
-        it = nftnl_set_elems_iter_create(live);
-        if (!it) {
-                k = -ENOMEM;
-                goto out;
-        }
-        while ((el = nftnl_set_elems_iter_next(it))) { /* returns the current, then advances */
-                NftKElem *x;
-                const void *p;
-                uint32_t len = 0;
+        if (c.differs) {
+                kelem_format(r, s, &c.first_unexpected, a, sizeof(a));
+                k = set_diff(ret_diff, "set %s: unexpected element %s", s->name, a);
+        } else if (c.n_seen != c.n_want) {
+                NftKElem want;
+                uint32_t id = 0;
 
-                k = ARRAY_GROW(have, allocated, n_have + 1, RULESET_MAX_ELEMENTS * 2);
-                if (k < 0)
-                        break;
-                x = &have[n_have++];
-                memset(x, 0, sizeof(*x));
-                x->chain = -1;
-                p = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY, &len);
-                if (p)
-                        memcpy(x->key, p, len < RULESET_KEY_MAX ? len : RULESET_KEY_MAX);
-                if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_KEY_END)) {
-                        p = nftnl_set_elem_get(el, NFTNL_SET_ELEM_KEY_END, &len);
-                        memcpy(x->key_end, p, len < RULESET_KEY_MAX ? len : RULESET_KEY_MAX);
-                        x->has_end = true;
-                }
-                if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_FLAGS))
-                        x->end = nftnl_set_elem_get_u32(el, NFTNL_SET_ELEM_FLAGS) &
-                                 NFT_SET_ELEM_INTERVAL_END;
-                if (nftnl_set_elem_is_set(el, NFTNL_SET_ELEM_CHAIN)) {
-                        const char *name = nftnl_set_elem_get_str(el, NFTNL_SET_ELEM_CHAIN);
-                        x->chain = -2;
-                        for (size_t c = 0; c < r->n_chains; c++)
-                                if (streq(r->chains[c].name, name))
-                                        x->chain = (int32_t) c;
-                }
-        }
-        nftnl_set_elems_iter_destroy(it);
-        if (k < 0)
-                goto out;
-
-        k = nft_set_kernel_elems(s, &want, &n_want);
-        if (k < 0)
-                goto out;
-        qsort(want, n_want, sizeof(*want), nft_kelem_cmp);
-        qsort(have, n_have, sizeof(*have), nft_kelem_cmp);
-        k = 0;
-        while (i < n_want || j < n_have) {
-                int d = i >= n_want ? 1 : j >= n_have ? -1 : nft_kelem_cmp(&want[i], &have[j]);
-
-                if (d == 0) {
-                        i++, j++;
-                        continue;
-                }
-                if (d < 0) {
-                        kelem_format(r, s, &want[i], a, sizeof(a));
-                        k = set_diff(ret_diff, "set %s: element %s is missing", s->name, a);
-                } else {
-                        kelem_format(r, s, &have[j], a, sizeof(a));
-                        k = set_diff(ret_diff, "set %s: unexpected element %s", s->name, a);
-                }
-                break;
+                while (c.seen[id] || !kelem_by_id(s, id, &want))
+                        id++;
+                kelem_format(r, s, &want, a, sizeof(a));
+                k = set_diff(ret_diff, "set %s: element %s is missing", s->name, a);
         }
 out:
-        nftnl_set_free(live);
+        elem_check_done(&c);
         return k;
 }
 

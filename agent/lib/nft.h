@@ -47,3 +47,11 @@ int nft_monitor_drain(Nft *m);
  * (they are when only Endpoints changed; -ESTALE otherwise: do a full nft_apply). The cost is
  * the size of the difference, not of the ruleset. */
 int nft_update(Nft *n, const Ruleset *old, const Ruleset *new, NftError *ret_error);
+
+/* The container-event fast path: add (`add`) or delete in ONE batch the elements of `delta`,
+ * from ruleset_compile_address() for the address a container gained or lost. No full
+ * compilation, no diff: the cost is the handful of elements. Deleting an element that is not
+ * there fails the whole batch (-ENOENT) and changes nothing. The caller's full Ruleset, used
+ * by nft_verify(), is not touched: recompile it off the hot path. -EINVAL if `delta` holds
+ * interval elements (do a full nft_update). */
+int nft_update_elements(Nft *n, const Ruleset *delta, bool add, NftError *ret_error);

@@ -43,6 +43,17 @@ typedef struct Ruleset Ruleset;
  * policy cannot be compiled, -ENOMEM/-E2BIG past the limits. */
 int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, Ruleset **ret,
                     char *err, size_t err_size);
+/* Container events: compile only the set elements that address `addr` of service `service`
+ * contributes, as ruleset_compile() would with that address added to `e` (`e` itself may or
+ * may not hold it: give the old endpoints for a removal). Same chains, sets and origins as
+ * ruleset_compile() of the same policy, no rules, and only exact (non-interval) elements: a
+ * container address is never a network. The cost is the number of policy entries naming the
+ * service, not the size of the ruleset. Send the result with nft_update_elements(). Assumes
+ * no other service of this host has the same address (Docker gives each container its own).
+ * -ENOENT for an unknown service, -EINVAL for a network. */
+int ruleset_compile_address(const Policy *p, const Endpoints *e, const RulesetOptions *o,
+                            const char *service, const PolicyCidr *addr, Ruleset **ret,
+                            char *err, size_t err_size);
 void ruleset_free(Ruleset *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ruleset *, ruleset_free);
 
@@ -180,6 +191,9 @@ RulesetSet *ruleset_find_set(const Ruleset *r, const char *name);
 int ruleset_format_elem(const Ruleset *r, const RulesetSet *s, const RulesetElem *e, char *buf,
                         size_t size);
 
-/* Put a set's elements in canonical form: sorted by key, duplicates dropped (first inserted
- * wins), overlapping ranges resolved (first inserted wins), then grouped by origin. */
+/* Put a set's elements in canonical form: duplicates dropped (first inserted wins), overlapping
+ * ranges resolved (first inserted wins), sorted by (origin, key) so that elements are grouped
+ * by origin and two compilations can be diffed in one pass. */
 int ruleset_set_normalize(RulesetSet *s);
+/* A hash of `len` key bytes, for the hash tables of normalisation and verify. */
+size_t ruleset_key_hash(const uint8_t *key, size_t len);

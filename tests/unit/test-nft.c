@@ -188,6 +188,20 @@ static void test_tamper_detected(void **state) {
         }
         assert_int_equal(apply(n, r), 0);
         {
+                /* Same key, another forbid's verdict: a verdict is part of the element. */
+                _cleanup_free_ char *diff = NULL;
+                assert_int_equal(nft_in_ns(NULL, "delete element inet ceredis forbid_inet4 "
+                                                 "'{ 172.19.0.12 }'; %s add element inet "
+                                                 "ceredis forbid_inet4 "
+                                                 "'{ 172.19.0.12 : jump forbid_1 }'",
+                                           NFT_BIN),
+                                 0);
+                assert_int_equal(nft_verify(n, r, &diff), 1);
+                assert_non_null(strstr(diff, "set forbid_inet4: unexpected element 172.19.0.12 : "
+                                             "jump forbid_1"));
+        }
+        assert_int_equal(apply(n, r), 0);
+        {
                 _cleanup_free_ char *diff = NULL;
                 assert_int_equal(nft_in_ns(NULL, "flush chain inet ceredis forward"), 0);
                 assert_int_equal(nft_verify(n, r, &diff), 1);
@@ -308,6 +322,45 @@ static void test_incremental_update(void **state) {
         assert_int_equal(verify(n, r3), 0);
 }
 
+/* The container-event fast path: only the new address's elements, then only them removed. */
+static void test_update_elements(void **state) {
+        _cleanup_(ruleset_freep) Ruleset *r1 = NULL, *r2 = NULL, *delta = NULL;
+        _cleanup_(endpoints_freep) Endpoints *more = NULL;
+        _cleanup_(nft_closep) Nft *n = NULL;
+        _cleanup_free_ char *list = NULL;
+        char err[256];
+        PolicyCidr c;
+        NftError e = {};
+
+        SKIP_UNLESS_ROOT();
+        assert_int_equal(policy_cidr_parse("172.19.0.42", &c), 0);
+        assert_int_equal(endpoints_new(&more), 0);
+        assert_int_equal(endpoints_load_json(more, SRCDIR "/tests/ruleset/endpoints-ceredis.json",
+                                             err, sizeof(err)),
+                         0);
+        assert_int_equal(endpoints_add(more, "postgres", &c), 0);
+        r1 = compile(endpoints);
+        r2 = compile(more);
+        assert_int_equal(ruleset_compile_address(policy, endpoints, NULL, "postgres", &c, &delta,
+                                                 err, sizeof(err)),
+                         0);
+        assert_int_equal(nft_open(&n), 0);
+        assert_int_equal(apply(n, r1), 0);
+        assert_int_equal(nft_update_elements(n, delta, true, &e), 0);
+        assert_int_equal(verify(n, r2), 0);
+        assert_int_equal(nft_in_ns(&list, "list table inet ceredis"), 0);
+        assert_non_null(strstr(list, "172.19.0.11 . 172.19.0.42 . tcp . 5432"));
+        /* NET-1 protects the new store address from the Internet at once. */
+        assert_non_null(strstr(list, "172.19.0.42 : jump forbid_0"));
+        assert_int_equal(nft_update_elements(n, delta, false, &e), 0);
+        assert_int_equal(verify(n, r1), 0);
+        /* Deleting what is not there: refused as a whole, nothing changes. */
+        assert_true(nft_update_elements(n, delta, false, &e) < 0);
+        assert_int_equal(e.error, -ENOENT);
+        assert_non_null(strstr(e.what, "elements of set"));
+        assert_int_equal(verify(n, r1), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_apply_and_verify),
@@ -315,6 +368,7 @@ int main(void) {
                 cmocka_unit_test(test_refused_batch_changes_nothing),
                 cmocka_unit_test(test_foreign_tables_untouched),
                 cmocka_unit_test(test_incremental_update),
+                cmocka_unit_test(test_update_elements),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

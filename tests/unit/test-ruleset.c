@@ -160,13 +160,23 @@ static void test_reference(void **state) {
         assert_false(has(r, "allow4", "172.18.0.4 . 172.19.0.12 . tcp . 5432"));
         assert_false(has(r, "allow4", "172.19.0.17 . 172.19.0.11 . tcp . 8080"));
         assert_true(has(r, "from_host4", "172.19.0.14 . tcp . 3000"));
-        /* Every private container is a default-deny target (contiguous: one range). */
-        assert_true(has(r, "private4", "172.19.0.10-172.19.0.17"));
+        /* Every private container is a default-deny target: single addresses go to the exact
+         * (hash) set, never merged into ranges; the interval twins stay empty. */
+        for (unsigned i = 10; i <= 17; i++) {
+                char a[32];
+                snprintf(a, sizeof(a), "172.19.0.%u", i);
+                assert_true(has(r, "private4", a));
+        }
+        assert_int_equal(count(r, "private4"), 8);
         assert_false(has(r, "private4", "172.18.0.2"));
+        assert_int_equal(count(r, "private_net4"), 0);
+        assert_int_equal(count(r, "forbid_inet_net4"), 0);
+        assert_int_equal(count(r, "public_net4"), 0);
         /* Stores: NET-1 (first in file) wins over NET-2 for the same address. */
-        assert_true(has(r, "forbid_inet4", "172.19.0.12 : jump forbid_0") ||
-                    has(r, "forbid_inet4", "172.19.0.10-172.19.0.13 : jump forbid_0"));
-        assert_true(has(r, "forbid_inet4", "172.19.0.14-172.19.0.17 : jump forbid_1"));
+        assert_true(has(r, "forbid_inet4", "172.19.0.12 : jump forbid_0"));
+        assert_false(has(r, "forbid_inet4", "172.19.0.12 : jump forbid_1"));
+        assert_true(has(r, "forbid_inet4", "172.19.0.14 : jump forbid_1"));
+        assert_true(has(r, "forbid_inet4", "172.19.0.17 : jump forbid_1"));
         assert_true(has(r, "forbid4", "172.19.0.16 . 172.19.0.12 : jump forbid_2"));
         assert_true(has(r, "forbid4", "172.19.0.17 . 172.19.0.11 : jump forbid_3"));
         assert_true(has(r, "forbid4", "172.19.0.11 . 172.19.0.17 : jump forbid_4"));
@@ -204,14 +214,17 @@ static void test_variant(void **state) {
         assert_true(has(r, "allow4", "172.30.0.2 . 172.31.0.5 . tcp . 7000"));
         /* A cidr-matched service is a network: its flows go to the interval set. */
         assert_true(has(r, "allow_net4", "172.31.0.5 . 10.77.0.0/24 . tcp . 9000"));
-        assert_true(has(r, "private4", "10.77.0.0/24"));
+        /* Networks go to the `_net` interval twins, addresses to the exact sets. */
+        assert_true(has(r, "private_net4", "10.77.0.0/24"));
+        assert_false(has(r, "private4", "10.77.0.0/24"));
         assert_true(has(r, "private6", "fd00:31::5"));
         /* Same key from two forbids: the first in file order wins. */
         assert_true(has(r, "forbid_inet4", "172.31.0.5 : jump forbid_0"));
         assert_false(has(r, "forbid_inet4", "172.31.0.5 : jump forbid_1"));
-        assert_true(has(r, "forbid_inet4", "10.77.0.0/24 : jump forbid_1"));
+        assert_true(has(r, "forbid_inet_net4", "10.77.0.0/24 : jump forbid_1"));
         fi = ruleset_find_set(r, "forbid_inet4");
-        assert_int_equal(fi->n_elems, 2);
+        assert_int_equal(fi->n_elems, 1);
+        assert_int_equal(count(r, "forbid_inet_net4"), 1);
         /* Audit: the same classification, logged and accepted. */
         assert_int_equal(log_verdict(r, "forbid_0", prefix, sizeof(prefix)),
                          RULESET_VERDICT_ACCEPT);
@@ -228,14 +241,130 @@ static void test_forbid_overlap_first_wins(void **state) {
         _cleanup_(ruleset_freep) Ruleset *r = NULL;
 
         /* ledger's address inside archive's network: ledger's forbid (first) keeps its one
-         * address, the network around it goes to the second. */
+         * address in the exact map, which is looked up first; the network stays whole in the
+         * `_net` twin for the second. */
         assert_int_equal(endpoints_new(&e), 0);
         add(e, "ledger", "10.77.0.9");
         r = compile(p, e, NULL);
         assert_true(has(r, "forbid_inet4", "10.77.0.9 : jump forbid_0"));
-        assert_true(has(r, "forbid_inet4", "10.77.0.0-10.77.0.8 : jump forbid_1"));
-        assert_true(has(r, "forbid_inet4", "10.77.0.10-10.77.0.255 : jump forbid_1"));
-        assert_int_equal(count(r, "forbid_inet4"), 3);
+        assert_int_equal(count(r, "forbid_inet4"), 1);
+        assert_true(has(r, "forbid_inet_net4", "10.77.0.0/24 : jump forbid_1"));
+        assert_int_equal(count(r, "forbid_inet_net4"), 1);
+}
+
+/* The other way round: an earlier forbid names a network, a later one an address inside it.
+ * The exact map is looked up first, so its element must carry the earlier forbid's verdict. */
+static const char net_first_yaml[] =
+        "version: 1\n"
+        "mode: enforce\n"
+        "hosts:\n"
+        "  h: { public_interfaces: [eth0] }\n"
+        "zones:\n"
+        "  dmz: { public: true }\n"
+        "  private: { public: false }\n"
+        "services:\n"
+        "  lan: { zone: private, host: h, match: { cidr: 10.77.0.0/24 }, ports: [9000] }\n"
+        "  db: { zone: private, host: h, match: { compose_service: db }, ports: [5432] }\n"
+        "  ai: { zone: private, host: h, match: { compose_service: ai }, ports: [11434] }\n"
+        "forbid:\n"
+        "  - { id: NET-A, from: internet, to: lan, severity: high, why: a }\n"
+        "  - { id: NET-B, from: internet, to: db, severity: low, why: b }\n"
+        "  - { id: AI-A, from: ai, to: lan, severity: high, why: c }\n"
+        "  - { id: AI-B, from: ai, to: db, severity: low, why: d }\n";
+
+static void test_forbid_net_first_wins(void **state) {
+        _cleanup_(policy_freep) Policy *p = parse(net_first_yaml);
+        _cleanup_(endpoints_freep) Endpoints *e = NULL;
+        _cleanup_(ruleset_freep) Ruleset *r = NULL;
+
+        assert_int_equal(endpoints_new(&e), 0);
+        add(e, "db", "10.77.0.9");   /* inside lan */
+        add(e, "db", "172.20.0.5");  /* outside */
+        add(e, "ai", "172.20.0.6");
+        r = compile(p, e, NULL);
+        /* Internet -> 10.77.0.9: NET-A (forbid_0) comes first in the file and covers it. */
+        assert_true(has(r, "forbid_inet_net4", "10.77.0.0/24 : jump forbid_0"));
+        assert_true(has(r, "forbid_inet4", "10.77.0.9 : jump forbid_0"));
+        assert_false(has(r, "forbid_inet4", "10.77.0.9 : jump forbid_1"));
+        /* Not covered by a network: its own forbid. */
+        assert_true(has(r, "forbid_inet4", "172.20.0.5 : jump forbid_1"));
+        /* Two fields: ai -> 10.77.0.9 is covered by AI-A's ai -> 10.77.0.0/24. */
+        assert_true(has(r, "forbid_net4", "172.20.0.6 . 10.77.0.0/24 : jump forbid_2"));
+        assert_true(has(r, "forbid4", "172.20.0.6 . 10.77.0.9 : jump forbid_2"));
+        assert_true(has(r, "forbid4", "172.20.0.6 . 172.20.0.5 : jump forbid_3"));
+        assert_int_equal(count(r, "forbid4"), 2);
+        /* The error origin follows the verdict: the winning forbid's entry. */
+        {
+                const RulesetSet *s = ruleset_find_set(r, "forbid_inet4");
+                for (size_t i = 0; i < s->n_elems; i++)
+                        assert_int_equal(s->elems[i].origin,
+                                         r->chains[s->elems[i].chain].origin);
+        }
+}
+
+/* ruleset_compile_address() gives exactly the elements that one address adds to the full
+ * compilation: diff two full compilations and compare. */
+static void test_compile_address(void **state) {
+        _cleanup_(policy_freep) Policy *p = parse(net_first_yaml);
+        _cleanup_(policy_freep) Policy *ref = load(SRCDIR "/policies/ceredis.yaml");
+        PolicyCidr a;
+
+        assert_int_equal(policy_cidr_parse("10.77.0.20", &a), 0);
+        for (int which = 0; which < 2; which++) {
+                const Policy *pol = which ? ref : p;
+                const char *svc = which ? "postgres" : "db";
+                _cleanup_(endpoints_freep) Endpoints *before = NULL, *after = NULL;
+                _cleanup_(ruleset_freep) Ruleset *r1 = NULL, *r2 = NULL, *d = NULL;
+                char err[256];
+                size_t total = 0;
+
+                if (which) {
+                        before = reference_endpoints();
+                        after = reference_endpoints();
+                } else {
+                        assert_int_equal(endpoints_new(&before), 0);
+                        assert_int_equal(endpoints_new(&after), 0);
+                        add(before, "db", "172.20.0.5");
+                        add(before, "ai", "172.20.0.6");
+                        add(after, "db", "172.20.0.5");
+                        add(after, "ai", "172.20.0.6");
+                }
+                add(after, svc, "10.77.0.20");
+                r1 = compile(pol, before, NULL);
+                r2 = compile(pol, after, NULL);
+                assert_int_equal(ruleset_compile_address(pol, before, NULL, svc, &a, &d, err,
+                                                         sizeof(err)),
+                                 0);
+                assert_int_equal(d->n_sets, r2->n_sets);
+                for (size_t i = 0; i < r2->n_sets; i++) {
+                        const RulesetSet *s1 = &r1->sets[i], *s2 = &r2->sets[i], *sd = &d->sets[i];
+                        size_t added = 0;
+                        char buf[256];
+
+                        /* Every element of r2 that r1 lacks is in the delta, and nothing else. */
+                        for (size_t j = 0; j < s2->n_elems; j++) {
+                                assert_int_equal(ruleset_format_elem(r2, s2, &s2->elems[j], buf,
+                                                                     sizeof(buf)),
+                                                 0);
+                                if (has(r1, s1->name, buf))
+                                        continue;
+                                added++;
+                                if (!has(d, sd->name, buf))
+                                        fail_msg("%s: %s missing from the delta", sd->name, buf);
+                        }
+                        assert_int_equal(sd->n_elems, added);
+                        total += added;
+                }
+                assert_true(total >= 3); /* private4, forbid_inet4, forbids/allows */
+        }
+        {
+                Ruleset *d = NULL;
+                char err[256];
+                assert_int_equal(ruleset_compile_address(p, NULL, NULL, "nope", &a, &d, err,
+                                                         sizeof(err)),
+                                 -ENOENT);
+                assert_null(d);
+        }
 }
 
 static void test_multi_host_aliasing(void **state) {
@@ -366,6 +495,8 @@ int main(void) {
                 cmocka_unit_test(test_reference),
                 cmocka_unit_test(test_variant),
                 cmocka_unit_test(test_forbid_overlap_first_wins),
+                cmocka_unit_test(test_forbid_net_first_wins),
+                cmocka_unit_test(test_compile_address),
                 cmocka_unit_test(test_multi_host_aliasing),
                 cmocka_unit_test(test_bad_forbid_id),
                 cmocka_unit_test(test_nft_accepts_scripts),
