@@ -346,6 +346,9 @@ static int add_stmt(const Ruleset *r, const RulesetRule *rule, const RulesetStmt
                         return -ENOMEM;
                 nftnl_expr_set_str(e, NFTNL_EXPR_LOG_PREFIX, rule->log_prefix);
                 nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_GROUP, r->nflog_group);
+                /* Deliver each record at once: the watcher's latency, not nfnetlink_log's
+                 * default batching of 100 records or one second, sets when a violation is seen. */
+                nftnl_expr_set_u16(e, NFTNL_EXPR_LOG_QTHRESHOLD, 1);
                 return add_expr(o, e);
         }
         return -EINVAL;

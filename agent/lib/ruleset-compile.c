@@ -1058,7 +1058,12 @@ static int compile_rules(Ruleset *r, const ChainIds *ch) {
                 RULE(chain, verdict, target, stmt(r, base "_net6"));                           \
         } while (0)
 #define LOOKUP(r, name) lookup(r, name, false)
+        /* IPv6 dies without neighbour discovery: the host's own solicitations and adverts to
+         * containers (output) and those between containers on one bridge (forward, through
+         * br_netfilter) come before any deny. Only 135/136; never router advertisements. */
         RULE(ch->forward, A, 0, est);
+        for (size_t i = 0; i < 2; i++)
+                RULE(ch->forward, A, 0, { .kind = RULESET_STMT_ICMPV6_TYPE, .value = nd_types[i] });
         RULE(ch->forward, J, ch->forward_public, lookup(r, "public_ifaces", false));
         TWINS(ch->forward, N, 0, vmap, "forbid");
         TWINS(ch->forward, A, 0, LOOKUP, "allow");
@@ -1084,6 +1089,8 @@ static int compile_rules(Ruleset *r, const ChainIds *ch) {
                 return k;
 
         RULE(ch->output, A, 0, est);
+        for (size_t i = 0; i < 2; i++)
+                RULE(ch->output, A, 0, { .kind = RULESET_STMT_ICMPV6_TYPE, .value = nd_types[i] });
         TWINS(ch->output, N, 0, vmap, "forbid_host");
         TWINS(ch->output, A, 0, LOOKUP, "from_host");
         TWINS(ch->output, J, ch->deny, LOOKUP, "private");

@@ -202,7 +202,7 @@ static void print_rule(const Ruleset *r, const RulesetRule *rule, FILE *f) {
                                 s->name);
                         break;
                 case RULESET_STMT_LOG:
-                        fprintf(f, "log prefix \"%s\" group %u", rule->log_prefix,
+                        fprintf(f, "log prefix \"%s\" group %u queue-threshold 1", rule->log_prefix,
                                 r->nflog_group);
                         break;
                 }

@@ -150,7 +150,7 @@ static void test_apply_and_verify(void **state) {
         assert_non_null(strstr(list, "172.19.0.11 . 172.19.0.12 . tcp . 5432"));
         assert_non_null(strstr(list, "198.51.100.0/28 . tcp . 22"));
         assert_non_null(strstr(list, "chain forbid_0"));
-        assert_non_null(strstr(list, "log prefix \"ceredis:NET-1 \" group 4242 drop"));
+        assert_non_null(strstr(list, "log prefix \"ceredis:NET-1 \" group 4242 queue-threshold 1 drop"));
         assert_non_null(strstr(list, "iifname @public_ifaces jump input_public"));
         assert_non_null(strstr(list, "type filter hook forward priority filter - 10; policy accept;"));
         assert_int_equal(verify(n, r), 0);
