@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Benchmark of the incremental path the daemon takes on a container event: one service
+ * address appears or disappears, the policy is compiled again with the new Endpoints and
+ * nft_update() sends only the difference over the agent's persistent netlink socket. It
+ * installs the ruleset once (nft_apply), then toggles one address N times and prints, as one
+ * JSON object, the time of each step: compile (the daemon's cost per event, outside netlink),
+ * the first update, the median and 99th percentile of all updates, and the total for N.
+ * It stops early once the updates have taken UPDATE_BUDGET_US in all (a slow update path must
+ * not hold a benchmark run for minutes); "updates" says how many ran. Run as root; it enters
+ * the given network namespace before opening any socket.
+ *
+ *   bench-nft-update POLICY ENDPOINTS NETNS SERVICE ADDRESS [N]
+ */
+#include "ceredis.h"
+
+#include <time.h>
+
+#include "netns.h"
+#include "nft.h"
+#include "policy.h"
+#include "ruleset.h"
+
+#define UPDATE_BUDGET_US 10e6
+
+static double now_us(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b) {
+        double x = *(const double *) a, y = *(const double *) b;
+
+        return (x > y) - (x < y);
+}
+
+static int load_endpoints(const char *path, Endpoints **ret) {
+        _cleanup_(endpoints_freep) Endpoints *e = NULL;
+        char err[256] = "";
+        int r;
+
+        r = endpoints_new(&e);
+        if (r < 0)
+                return r;
+        r = endpoints_load_json(e, path, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "bench-nft-update: %s: %s\n", path, err);
+                return r;
+        }
+        *ret = TAKE_PTR(e);
+        return 0;
+}
+
+static int compile(const Policy *p, const Endpoints *e, Ruleset **ret) {
+        char err[512] = "";
+        int r;
+
+        r = ruleset_compile(p, e, &(RulesetOptions) {}, ret, err, sizeof(err));
+        if (r < 0)
+                fprintf(stderr, "bench-nft-update: compile: %s\n", err);
+        return r;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_(policy_freep) Policy *policy = NULL;
+        _cleanup_(endpoints_freep) Endpoints *ea = NULL, *eb = NULL;
+        _cleanup_(ruleset_freep) Ruleset *ra = NULL, *rb = NULL;
+        _cleanup_(nft_closep) Nft *nft = NULL;
+        _cleanup_free_ double *lat = NULL;
+        PolicyError perr = {};
+        NftError nerr = {};
+        PolicyCidr addr;
+        unsigned long n = 1000;
+        double t0, t_compile, total = 0;
+        int r;
+
+        if (argc < 6 || argc > 7) {
+                fprintf(stderr, "usage: bench-nft-update POLICY ENDPOINTS NETNS SERVICE ADDRESS [N]\n");
+                return 2;
+        }
+        if (argc == 7)
+                n = strtoul(argv[6], NULL, 10);
+        if (n < 1 || n > 1000000 || policy_cidr_parse(argv[5], &addr) < 0) {
+                fprintf(stderr, "bench-nft-update: bad N or ADDRESS\n");
+                return 2;
+        }
+        lat = calloc(n, sizeof(double));
+        if (!lat)
+                return 2;
+
+        r = policy_load(argv[1], &policy, &perr);
+        if (r < 0) {
+                fprintf(stderr, "bench-nft-update: %s:%u:%u: %s\n", argv[1], perr.pos.line,
+                        perr.pos.column, perr.message);
+                return 2;
+        }
+        if (load_endpoints(argv[2], &ea) < 0 || load_endpoints(argv[2], &eb) < 0)
+                return 2;
+        r = endpoints_add(eb, argv[4], &addr);
+        if (r < 0) {
+                fprintf(stderr, "bench-nft-update: endpoints_add: %s\n", strerror(-r));
+                return 2;
+        }
+        if (compile(policy, ea, &ra) < 0)
+                return 2;
+        t0 = now_us();
+        if (compile(policy, eb, &rb) < 0)
+                return 2;
+        t_compile = now_us() - t0;
+
+        r = netns_enter(argv[3]);
+        if (r >= 0)
+                r = nft_open(&nft);
+        if (r >= 0)
+                r = nft_apply(nft, ra, &nerr);
+        if (r < 0) {
+                fprintf(stderr, "bench-nft-update: install: %s %s\n", strerror(-r), nerr.what);
+                return 2;
+        }
+
+        /* Toggle: A -> B adds the address's elements, B -> A removes them. */
+        for (unsigned long i = 0; i < n; i++) {
+                const Ruleset *from = i % 2 ? rb : ra, *to = i % 2 ? ra : rb;
+
+                t0 = now_us();
+                r = nft_update(nft, from, to, &nerr);
+                lat[i] = now_us() - t0;
+                if (r < 0) {
+                        fprintf(stderr, "bench-nft-update: update %lu: %s %s\n", i, strerror(-r),
+                                nerr.what);
+                        return 2;
+                }
+                total += lat[i];
+                if (total > UPDATE_BUDGET_US) {
+                        n = i + 1;
+                        break;
+                }
+        }
+        double first = lat[0];
+        qsort(lat, n, sizeof(double), cmp_double);
+        printf("{\"updates\":%lu,\"compile_us\":%.0f,\"first_us\":%.1f,\"median_us\":%.1f,"
+               "\"p99_us\":%.1f,\"total_ms\":%.2f}\n",
+               n, t_compile, first, lat[n / 2], lat[(n * 99) / 100 < n ? (n * 99) / 100 : n - 1],
+               total / 1e3);
+        return 0;
+}
