@@ -886,7 +886,8 @@ static int compile_flows(Compiler *c) {
                         }
                 }
         }
-        qsort(c->pairs, c->n_pairs, 33, cmp_pair);
+        if (c->n_pairs > 0)
+                qsort(c->pairs, c->n_pairs, 33, cmp_pair);
         return 0;
 }
 
