@@ -3,9 +3,16 @@
 """Synthetic policies for the enforcement benchmarks: a chain of N private services, each with
 one IPv4 and one IPv6 address (172.16.0.0/12, fd00:b::/64, none adjacent), each allowed to reach the next on
 its port, plus the reference's Internet forbids. Every service adds about six set elements
-(allow4/6, private4/6, forbid_inet4/6), so --elements E writes E/6 services.
+(allow4/6, private4/6, forbid_0_inet4/6), so --elements E writes E/6 services.
 
-  gen-policy.py --elements E --policy OUT.yaml --endpoints OUT.json [--proto udp]"""
+--shape replicas: few services with many addresses each (--services S, default 20), E/6 IPv4
+and E/6 IPv6 addresses spread over them through the endpoints file, all reached by one gateway
+service with a single address (a chain between replicated services would allow the cross
+product of their addresses: 1,250 x 1,250 pairs per flow). Each address adds about three
+elements per family (allow, private, forbid_0_inet).
+
+  gen-policy.py --elements E --policy OUT.yaml --endpoints OUT.json [--proto udp]
+                [--shape services|replicas] [--services S]"""
 import argparse
 import ipaddress
 import json
@@ -17,8 +24,15 @@ def main():
     ap.add_argument("--policy", required=True)
     ap.add_argument("--endpoints", required=True)
     ap.add_argument("--proto", default="tcp", choices=["tcp", "udp"])
+    ap.add_argument("--shape", default="services", choices=["services", "replicas"])
+    ap.add_argument("--services", type=int, default=20)
     args = ap.parse_args()
-    n = max(2, args.elements // 6)
+    if args.shape == "replicas":
+        n = max(2, args.services)
+        per = max(1, args.elements // 6 // n)
+    else:
+        n = max(2, args.elements // 6)
+        per = 1
     base4 = ipaddress.ip_address("172.16.0.10")
     base6 = ipaddress.ip_address("fd00:b::10")
     lines = [
@@ -49,10 +63,26 @@ def main():
         ]
         # Every other address, so that no two are adjacent: interval sets would merge a run of
         # consecutive addresses into one range, and the element count would not be N.
-        endpoints[name] = [str(base4 + 2 * i), str(base6 + 2 * i)]
+        addrs = []
+        for j in range(per):
+            k = i * per + j
+            addrs += [str(base4 + 2 * k), str(base6 + 2 * k)]
+        endpoints[name] = addrs
+    if args.shape == "replicas":
+        lines += [
+            "  gw:",
+            "    zone: private",
+            "    host: bench1",
+            "    match: { compose_service: gw }",
+            "    ports: [ { port: 9000, proto: %s } ]" % args.proto,
+        ]
+        endpoints["gw"] = ["172.31.254.1", "fd00:c::1"]
     lines.append("flows:")
-    for i in range(n - 1):
-        lines.append("  - { from: s%06d, to: s%06d, port: 9000 }" % (i, i + 1))
+    for i in range(n - 1 if args.shape == "services" else n):
+        if args.shape == "services":
+            lines.append("  - { from: s%06d, to: s%06d, port: 9000 }" % (i, i + 1))
+        else:
+            lines.append("  - { from: gw, to: s%06d, port: 9000 }" % i)
     lines += [
         "forbid:",
         "  - { id: NET-2, from: internet, to: { zone: private }, severity: high, why: segmentation }",

@@ -56,6 +56,11 @@ for n in "${sizes[@]}"; do
         "$PYTHON" "$here/gen-policy.py" --elements "$n" --policy "$t/gen$n.yaml" --endpoints "$t/gen$n.endpoints.json"
         names+=("gen$n")
 done
+# The other shape: few services (20) with many addresses each, from the endpoints file.
+for n in ${BENCH_REPLICAS:-${sizes[-1]}}; do
+        "$PYTHON" "$here/gen-policy.py" --elements "$n" --shape replicas --policy "$t/rep$n.yaml" --endpoints "$t/rep$n.endpoints.json"
+        names+=("rep$n")
+done
 
 echo "### Apply: \`ceredisctl apply\` vs \`nft -f\` of the compiled script (median of $repeat, after 1 warm-up)"
 echo
@@ -78,7 +83,7 @@ echo
 
 # Incremental update on the largest ruleset: one more address for a service in the middle of
 # the chain (its allow/private/forbid elements appear, then go again).
-big=${names[-1]}
+big=gen${sizes[-1]}
 svc=$("$PYTHON" -c 'import json,sys; k=sorted(json.load(open(sys.argv[1]))); print(k[len(k)//2])' "$t/$big.endpoints.json")
 upd=$("$build/bench/bench-nft-update" "$t/$big.yaml" "$t/$big.endpoints.json" "$nsname" "$svc" 172.31.255.1 1000)
 # The same kind of change by nft processes: one allow4 element added, then deleted.
@@ -106,4 +111,9 @@ printf '| nft_update() over a persistent socket (bench-nft-update) | %s µs medi
         "$(field "$upd" updates)"
 printf '| recompiling the policy for the event (ruleset_compile, outside netlink) | %s µs | - |\n' \
         "$(field "$upd" compile_us)"
+printf '| the container-event fast path: `ruleset_compile_address()` + `nft_update_elements()` | %s µs median, %s µs p99, %s µs first | %s ms for %s updates |\n' \
+        "$(field "$upd" elem_median_us)" "$(field "$upd" elem_p99_us)" "$(field "$upd" elem_first_us)" \
+        "$(field "$upd" elem_total_ms)" "$(field "$upd" elem_updates)"
+printf '| compiling the delta for the event (`ruleset_compile_address`) | %s µs | - |\n' \
+        "$(field "$upd" delta_compile_us)"
 awk -v m="$one_nft" 'BEGIN { printf "| `nft add/delete element` processes (6 runs) | %.2f ms median | ~%.0f ms (1,000 x median) |\n", m, m * 1000 }'

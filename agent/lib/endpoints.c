@@ -7,6 +7,7 @@
 #include "ceredis.h"
 
 #include <jansson.h>
+#include <netinet/in.h>
 #include <sys/stat.h>
 
 #include "ruleset.h"
@@ -14,11 +15,14 @@
 #define ENDPOINTS_MAX_SERVICES 131072u
 #define ENDPOINTS_MAX_ADDRESSES 65536u /* per service */
 #define ENDPOINTS_MAX_FILE_SIZE (64u * 1024u * 1024u)
+#define ENDPOINTS_MAX_PUBLISHED 4096u /* per service */
 
 typedef struct EndpointsEntry {
         char *service;
         PolicyCidr *addrs;
         size_t n_addrs, allocated;
+        EndpointsPublished *published;
+        size_t n_published, allocated_published;
 } EndpointsEntry;
 
 struct Endpoints {
@@ -28,6 +32,8 @@ struct Endpoints {
          * every service's addresses, so a linear search made compiling quadratic. */
         uint32_t *index;
         size_t index_size; /* a power of two, at least twice n_entries */
+        EndpointsNetwork *networks;
+        size_t n_networks, allocated_networks;
 };
 
 int endpoints_new(Endpoints **ret) {
@@ -45,9 +51,11 @@ void endpoints_free(Endpoints *e) {
         for (size_t i = 0; i < e->n_entries; i++) {
                 free(e->entries[i].service);
                 free(e->entries[i].addrs);
+                free(e->entries[i].published);
         }
         free(e->entries);
         free(e->index);
+        free(e->networks);
         free(e);
 }
 
@@ -96,27 +104,40 @@ static int endpoints_index_reserve(Endpoints *e) {
         return 0;
 }
 
-int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr) {
+/* The entry of `service`, created when absent. */
+static int endpoints_entry(Endpoints *e, const char *service, EndpointsEntry **ret) {
         EndpointsEntry *x = endpoints_find(e, service);
+        size_t i;
         int k;
 
-        if (!x) {
-                size_t i;
-
-                k = ARRAY_GROW(e->entries, e->allocated, e->n_entries + 1, ENDPOINTS_MAX_SERVICES);
-                if (k >= 0)
-                        k = endpoints_index_reserve(e);
-                if (k < 0)
-                        return k;
-                x = &e->entries[e->n_entries];
-                *x = (EndpointsEntry) { .service = strdup(service) };
-                if (!x->service)
-                        return -ENOMEM;
-                for (i = name_hash(service) & (e->index_size - 1); e->index[i];
-                     i = (i + 1) & (e->index_size - 1))
-                        ;
-                e->index[i] = (uint32_t) ++e->n_entries;
+        if (x) {
+                *ret = x;
+                return 0;
         }
+        k = ARRAY_GROW(e->entries, e->allocated, e->n_entries + 1, ENDPOINTS_MAX_SERVICES);
+        if (k >= 0)
+                k = endpoints_index_reserve(e);
+        if (k < 0)
+                return k;
+        x = &e->entries[e->n_entries];
+        *x = (EndpointsEntry) { .service = strdup(service) };
+        if (!x->service)
+                return -ENOMEM;
+        for (i = name_hash(service) & (e->index_size - 1); e->index[i];
+             i = (i + 1) & (e->index_size - 1))
+                ;
+        e->index[i] = (uint32_t) ++e->n_entries;
+        *ret = x;
+        return 0;
+}
+
+int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr) {
+        EndpointsEntry *x;
+        int k;
+
+        k = endpoints_entry(e, service, &x);
+        if (k < 0)
+                return k;
         for (size_t i = 0; i < x->n_addrs; i++)
                 if (memcmp(&x->addrs[i], addr, sizeof(*addr)) == 0)
                         return 0;
@@ -130,6 +151,68 @@ int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr) {
                addr->family == AF_INET ? 4 : 16);
         x->n_addrs++;
         return 0;
+}
+
+int endpoints_add_published(Endpoints *e, const char *service, uint8_t proto, uint16_t host_port,
+                            uint16_t container_port) {
+        EndpointsPublished p = { .proto = proto, .host_port = host_port,
+                                 .container_port = container_port };
+        EndpointsEntry *x;
+        int k;
+
+        if ((proto != IPPROTO_TCP && proto != IPPROTO_UDP) || host_port == 0 ||
+            container_port == 0)
+                return -EINVAL;
+        k = endpoints_entry(e, service, &x);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < x->n_published; i++)
+                if (x->published[i].proto == proto && x->published[i].host_port == host_port &&
+                    x->published[i].container_port == container_port)
+                        return 0;
+        k = ARRAY_GROW(x->published, x->allocated_published, x->n_published + 1,
+                       ENDPOINTS_MAX_PUBLISHED);
+        if (k < 0)
+                return k;
+        x->published[x->n_published++] = p;
+        return 0;
+}
+
+#define ENDPOINTS_MAX_NETWORKS 4096u
+
+int endpoints_add_network(Endpoints *e, const PolicyCidr *subnet, const PolicyCidr *gateway) {
+        EndpointsNetwork n = { .subnet = *subnet };
+        int k;
+
+        if ((subnet->family != AF_INET && subnet->family != AF_INET6) ||
+            (gateway && gateway->family != subnet->family))
+                return -EINVAL;
+        if (gateway) {
+                n.gateway = *gateway;
+                n.has_gateway = true;
+        }
+        for (size_t i = 0; i < e->n_networks; i++)
+                if (memcmp(&e->networks[i], &n, sizeof(n)) == 0)
+                        return 0;
+        k = ARRAY_GROW(e->networks, e->allocated_networks, e->n_networks + 1,
+                       ENDPOINTS_MAX_NETWORKS);
+        if (k < 0)
+                return k;
+        e->networks[e->n_networks++] = n;
+        return 0;
+}
+
+void endpoints_get_networks(const Endpoints *e, const EndpointsNetwork **ret, size_t *ret_n) {
+        *ret = e ? e->networks : NULL;
+        *ret_n = e ? e->n_networks : 0;
+}
+
+void endpoints_get_published(const Endpoints *e, const char *service,
+                             const EndpointsPublished **ret, size_t *ret_n) {
+        const EndpointsEntry *x = endpoints_find(e, service);
+
+        *ret = x ? x->published : NULL;
+        *ret_n = x ? x->n_published : 0;
 }
 
 void endpoints_get(const Endpoints *e, const char *service, const PolicyCidr **ret,

@@ -19,6 +19,7 @@
 #include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <arpa/inet.h>
+#include <endian.h>
 #include <libnftnl/batch.h>
 #include <libnftnl/common.h>
 #include <libnftnl/expr.h>
@@ -80,8 +81,6 @@ int nft_kelem_cmp(const void *a, const void *b) {
                 d = (int) x->end - (int) y->end;
         if (d == 0)
                 d = memcmp(x->key_end, y->key_end, RULESET_KEY_MAX);
-        if (d == 0)
-                d = x->chain < y->chain ? -1 : x->chain > y->chain;
         return d;
 }
 
@@ -98,7 +97,6 @@ size_t nft_kernel_elems_of(const RulesetSet *s, const RulesetElem *e, NftKElem o
 
         memset(k, 0, sizeof(*k));
         memcpy(k->key, e->key, len);
-        k->chain = (s->flags & RULESET_SET_MAP) ? e->chain : -1;
         k->origin = e->origin;
         k->test_bad = e->test_bad;
         if (!(s->flags & RULESET_SET_INTERVAL))
@@ -120,7 +118,6 @@ size_t nft_kernel_elems_of(const RulesetSet *s, const RulesetElem *e, NftKElem o
                 if (++k->key[i] != 0)
                         break;
         k->end = true;
-        k->chain = -1;
         k->origin = e->origin;
         return 2;
 }
@@ -164,10 +161,8 @@ struct nftnl_set *nft_build_set(const Ruleset *r, size_t i) {
         nftnl_set_set_u32(o, NFTNL_SET_KEY_TYPE, type);
         if (s->flags & RULESET_SET_INTERVAL)
                 flags |= NFT_SET_INTERVAL;
-        if (s->flags & RULESET_SET_MAP) {
-                flags |= NFT_SET_MAP;
-                nftnl_set_set_u32(o, NFTNL_SET_DATA_TYPE, NFT_DATA_VERDICT);
-        }
+        if (s->flags & RULESET_SET_TIMEOUT)
+                flags |= NFT_SET_TIMEOUT;
         if ((s->flags & RULESET_SET_INTERVAL) && s->n_key > 1) {
                 uint8_t field_len[RULESET_MAX_FIELDS + 1] = {};
 
@@ -263,6 +258,8 @@ static struct nftnl_expr *expr_field(RulesetField f, size_t off) {
                 return expr_meta(NFT_META_L4PROTO, reg);
         case RULESET_FIELD_TH_DPORT:
                 return expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, reg);
+        case RULESET_FIELD_TH_SPORT:
+                return expr_payload(NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, reg);
         case RULESET_FIELD_CT_ORIG_PROTO_DST:
                 return expr_ct(NFT_CT_PROTO_DST, IP_CT_DIR_ORIGINAL, reg);
         default:
@@ -311,7 +308,6 @@ static int add_stmt(const Ruleset *r, const RulesetRule *rule, const RulesetStmt
                         return k;
                 return add_expr(o, expr_cmp(NFT_CMP_NEQ, zero4, 4));
         case RULESET_STMT_LOOKUP:
-        case RULESET_STMT_VMAP:
                 /* The address family is a dependency nft adds implicitly; so do we. */
                 for (size_t i = 0; i < n_fields; i++) {
                         if (fields[i] == RULESET_FIELD_SADDR4 || fields[i] == RULESET_FIELD_DADDR4) {
@@ -335,8 +331,6 @@ static int add_stmt(const Ruleset *r, const RulesetRule *rule, const RulesetStmt
                 nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SREG, NFT_REG_1);
                 nftnl_expr_set_str(e, NFTNL_EXPR_LOOKUP_SET, s->name);
                 nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_SET_ID, (uint32_t) st->set + 1);
-                if (st->kind == RULESET_STMT_VMAP)
-                        nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_DREG, NFT_REG_VERDICT);
                 /* Always sent: the kernel dumps it, and verify compares like with like. */
                 nftnl_expr_set_u32(e, NFTNL_EXPR_LOOKUP_FLAGS, st->negate ? NFT_LOOKUP_F_INV : 0);
                 return add_expr(o, e);
@@ -464,8 +458,7 @@ static void put_data(struct nlmsghdr *nlh, uint16_t type, const void *data, size
         mnl_attr_nest_end(nlh, nest);
 }
 
-static void put_kelem(struct nlmsghdr *nlh, const Ruleset *r, const RulesetSet *s,
-                      const NftKElem *e, uint16_t type) {
+static void put_kelem(struct nlmsghdr *nlh, const RulesetSet *s, const NftKElem *e) {
         struct nlattr *el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
 
         put_data(nlh, NFTA_SET_ELEM_KEY, e->key, s->key_len + (e->test_bad ? 4 : 0));
@@ -473,14 +466,6 @@ static void put_kelem(struct nlmsghdr *nlh, const Ruleset *r, const RulesetSet *
                 put_data(nlh, NFTA_SET_ELEM_KEY_END, e->key_end, s->key_len);
         if (e->end)
                 mnl_attr_put_u32(nlh, NFTA_SET_ELEM_FLAGS, htonl(NFT_SET_ELEM_INTERVAL_END));
-        if (e->chain >= 0 && type == NFT_MSG_NEWSETELEM) {
-                struct nlattr *data = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_DATA),
-                              *verdict = mnl_attr_nest_start(nlh, NFTA_DATA_VERDICT);
-                mnl_attr_put_u32(nlh, NFTA_VERDICT_CODE, htonl((uint32_t) NFT_JUMP));
-                mnl_attr_put_strz(nlh, NFTA_VERDICT_CHAIN, r->chains[e->chain].name);
-                mnl_attr_nest_end(nlh, verdict);
-                mnl_attr_nest_end(nlh, data);
-        }
         mnl_attr_nest_end(nlh, el);
 }
 
@@ -514,7 +499,7 @@ static int batch_elems(Batch *b, const Ruleset *r, size_t si, const RulesetElem 
                                 break;
                         n_ke = nft_kernel_elems_of(s, &elems[i], ke);
                         for (size_t j = 0; j < n_ke; j++)
-                                put_kelem(nlh, r, s, &ke[j], type);
+                                put_kelem(nlh, s, &ke[j]);
                 }
                 mnl_attr_nest_end(nlh, list);
                 k = batch_next(b);
@@ -714,8 +699,6 @@ static int elem_cmp(const RulesetSet *s, const RulesetElem *x, const RulesetElem
         d = memcmp(x->key, y->key, s->key_len);
         if (d == 0 && (s->flags & RULESET_SET_INTERVAL))
                 d = memcmp(x->key_end, y->key_end, s->key_len);
-        if (d == 0 && (s->flags & RULESET_SET_MAP))
-                d = x->chain < y->chain ? -1 : x->chain > y->chain;
         return d;
 }
 
@@ -787,8 +770,12 @@ int nft_update_elements(Nft *n, const Ruleset *delta, bool add, NftError *ret_er
         for (size_t s = 0; s < delta->n_sets; s++) {
                 if (delta->sets[s].n_elems == 0)
                         continue;
-                if (delta->sets[s].flags & RULESET_SET_INTERVAL) {
-                        k = -EINVAL; /* ranges cannot be added one by one: full apply */
+                /* Single-field ranges are split and merged with their neighbours by
+                 * normalisation (the kernel's rbtree refuses two starts in a row): they cannot
+                 * be added one by one. Concatenated ranges (a container address paired with a
+                 * network) can. */
+                if ((delta->sets[s].flags & RULESET_SET_INTERVAL) && delta->sets[s].n_key == 1) {
+                        k = -EINVAL;
                         goto out;
                 }
                 k = batch_elems(&b, delta, s, delta->sets[s].elems, delta->sets[s].n_elems,
@@ -797,6 +784,50 @@ int nft_update_elements(Nft *n, const Ruleset *delta, bool add, NftError *ret_er
                         goto out;
         }
         k = b.n_msgs == 0 ? 0 : batch_send(&b, delta, ret_error);
+out:
+        batch_done(&b);
+        return k;
+}
+
+int nft_contain(Nft *n, int family, const void *saddr, const void *daddr, uint8_t proto,
+                uint16_t dport, unsigned timeout_sec) {
+        size_t alen = family == AF_INET ? 4 : 16;
+        uint8_t key[RULESET_KEY_MAX] = {};
+        struct nlmsghdr *nlh;
+        struct nlattr *list, *el;
+        Batch b;
+        int k;
+
+        if ((family != AF_INET && family != AF_INET6) || timeout_sec == 0 ||
+            timeout_sec > UINT32_MAX / 1000u)
+                return -EINVAL;
+        /* The key as the contain sets lay it out: saddr . daddr . proto . dport, each field
+         * padded to 4 bytes. */
+        memcpy(key, saddr, alen);
+        memcpy(key + alen, daddr, alen);
+        key[2 * alen] = proto;
+        key[2 * alen + 4] = (uint8_t) (dport >> 8);
+        key[2 * alen + 5] = (uint8_t) dport;
+        k = batch_init(&b, n, NFT_PAGE_SMALL);
+        if (k < 0)
+                goto out;
+        nlh = batch_msg(&b, NFT_MSG_NEWSETELEM, NLM_F_CREATE, 0, "containment element of set",
+                        family == AF_INET ? "contain4" : "contain6");
+        if (!nlh) {
+                k = -ENOMEM;
+                goto out;
+        }
+        mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, RULESET_TABLE);
+        mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, family == AF_INET ? "contain4" : "contain6");
+        list = mnl_attr_nest_start(nlh, NFTA_SET_ELEM_LIST_ELEMENTS);
+        el = mnl_attr_nest_start(nlh, NFTA_LIST_ELEM);
+        put_data(nlh, NFTA_SET_ELEM_KEY, key, 2 * alen + 8);
+        mnl_attr_put_u64(nlh, NFTA_SET_ELEM_TIMEOUT, htobe64((uint64_t) timeout_sec * 1000u));
+        mnl_attr_nest_end(nlh, el);
+        mnl_attr_nest_end(nlh, list);
+        if ((k = batch_next(&b)) < 0)
+                goto out;
+        k = batch_send(&b, NULL, NULL);
 out:
         batch_done(&b);
         return k;

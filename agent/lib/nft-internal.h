@@ -34,7 +34,6 @@ typedef struct NftKElem {
         uint8_t key_end[RULESET_KEY_MAX];
         bool end;     /* NFT_SET_ELEM_INTERVAL_END */
         bool has_end; /* key_end is sent (concatenated ranges) */
-        int32_t chain;
         uint32_t origin;
         bool test_bad;
 } NftKElem;

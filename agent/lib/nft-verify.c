@@ -178,22 +178,13 @@ static void rule_text(struct nftnl_rule *o, char *buf, size_t size) {
 
 static void kelem_format(const Ruleset *r, const RulesetSet *s, const NftKElem *k, char *buf,
                          size_t size) {
-        RulesetElem e = { .chain = k->chain };
+        RulesetElem e = {};
         char tmp[200];
 
         memcpy(e.key, k->key, sizeof(e.key));
         memcpy(e.key_end, k->has_end ? k->key_end : k->key, sizeof(e.key_end));
-        if (k->chain < 0 || (size_t) k->chain >= r->n_chains) {
-                RulesetSet plain = *s;
-                plain.flags &= ~(unsigned) RULESET_SET_MAP;
-                ruleset_format_elem(r, &plain, &e, tmp, sizeof(tmp));
-                if (s->flags & RULESET_SET_MAP && !k->end)
-                        snprintf(buf, size, "%s : (unknown verdict)", tmp);
-                else
-                        snprintf(buf, size, "%s%s", tmp, k->end ? " (interval end)" : "");
-                return;
-        }
-        ruleset_format_elem(r, s, &e, buf, size);
+        ruleset_format_elem(r, s, &e, tmp, sizeof(tmp));
+        snprintf(buf, size, "%s%s", tmp, k->end ? " (interval end)" : "");
 }
 
 /* Set elements are compared without an object per element: the expected kernel elements are
@@ -217,7 +208,7 @@ static size_t kelem_hash(const RulesetSet *s, const NftKElem *k) {
 }
 
 static bool kelem_equal(const RulesetSet *s, const NftKElem *a, const NftKElem *b) {
-        return a->end == b->end && a->has_end == b->has_end && a->chain == b->chain &&
+        return a->end == b->end && a->has_end == b->has_end &&
                memcmp(a->key, b->key, s->key_len) == 0 &&
                (!a->has_end || memcmp(a->key_end, b->key_end, s->key_len) == 0);
 }
@@ -282,40 +273,6 @@ static bool get_value(const struct nlattr *nest, uint8_t *out, size_t want) {
         return true;
 }
 
-static int data_verdict_cb(const struct nlattr *a, void *data) {
-        const struct nlattr **tb = data;
-
-        if (mnl_attr_get_type(a) == NFTA_DATA_VERDICT)
-                tb[0] = a;
-        return MNL_CB_OK;
-}
-
-static int verdict_cb(const struct nlattr *a, void *data) {
-        const struct nlattr **tb = data;
-        uint16_t type = mnl_attr_get_type(a);
-
-        if (type == NFTA_VERDICT_CODE && mnl_attr_validate(a, MNL_TYPE_U32) >= 0)
-                tb[0] = a;
-        else if (type == NFTA_VERDICT_CHAIN && mnl_attr_validate(a, MNL_TYPE_NUL_STRING) >= 0)
-                tb[1] = a;
-        return MNL_CB_OK;
-}
-
-static int32_t chain_of(const Ruleset *r, const struct nlattr *data) {
-        const struct nlattr *dv = NULL, *tb[2] = {};
-        const char *name;
-
-        if (mnl_attr_parse_nested(data, data_verdict_cb, &dv) < 0 || !dv ||
-            mnl_attr_parse_nested(dv, verdict_cb, tb) < 0 || !tb[0] || !tb[1] ||
-            ntohl(mnl_attr_get_u32(tb[0])) != (uint32_t) NFT_JUMP)
-                return -2;
-        name = mnl_attr_get_str(tb[1]);
-        for (size_t c = 0; c < r->n_chains; c++)
-                if (streq(r->chains[c].name, name))
-                        return (int32_t) c;
-        return -2;
-}
-
 static int elem_attr_cb(const struct nlattr *a, void *data) {
         const struct nlattr **tb = data;
         uint16_t type = mnl_attr_get_type(a);
@@ -328,7 +285,7 @@ static int elem_attr_cb(const struct nlattr *a, void *data) {
 static void check_one(ElemCheck *c, const struct nlattr *el) {
         const struct nlattr *tb[NFTA_SET_ELEM_KEY_END + 1] = {};
         const RulesetSet *s = c->s;
-        NftKElem x = { .chain = -1 };
+        NftKElem x = {};
         bool ok;
 
         ok = mnl_attr_parse_nested(el, elem_attr_cb, tb) >= 0 && tb[NFTA_SET_ELEM_KEY] &&
@@ -342,8 +299,8 @@ static void check_one(ElemCheck *c, const struct nlattr *el) {
                 x.end = ok && ntohl(mnl_attr_get_u32(tb[NFTA_SET_ELEM_FLAGS])) &
                                       NFT_SET_ELEM_INTERVAL_END;
         }
-        if (ok && tb[NFTA_SET_ELEM_DATA])
-                x.chain = chain_of(c->r, tb[NFTA_SET_ELEM_DATA]);
+        if (tb[NFTA_SET_ELEM_DATA])
+                ok = false; /* none of the agent's sets maps to data */
         if (ok)
                 for (size_t h = kelem_hash(s, &x) & (c->size - 1); c->slots[h];
                      h = (h + 1) & (c->size - 1)) {
@@ -550,9 +507,12 @@ int nft_verify(Nft *n, const Ruleset *r, char **ret_diff) {
         }
         if ((k = verify_chains(r, &d, ret_diff)) != 0 || (k = verify_sets(r, &d, ret_diff)) != 0)
                 goto out;
-        for (size_t s = 0; s < r->n_sets; s++)
+        for (size_t s = 0; s < r->n_sets; s++) {
+                if (r->sets[s].flags & RULESET_SET_TIMEOUT)
+                        continue; /* containment: run-time state, not drift */
                 if ((k = verify_elems(n, r, s, ret_diff)) != 0)
                         goto out;
+        }
         k = verify_rules(r, &d, ret_diff);
 out:
         dump_done(&d);

@@ -53,5 +53,17 @@ int nft_update(Nft *n, const Ruleset *old, const Ruleset *new, NftError *ret_err
  * compilation, no diff: the cost is the handful of elements. Deleting an element that is not
  * there fails the whole batch (-ENOENT) and changes nothing. The caller's full Ruleset, used
  * by nft_verify(), is not touched: recompile it off the hot path. -EINVAL if `delta` holds
- * interval elements (do a full nft_update). */
+ * single-field interval elements (do a full nft_update); a kernel refusal (e.g. a range that
+ * overlaps one already there, -EEXIST) changes nothing: fall back to nft_update() too. */
 int nft_update_elements(Nft *n, const Ruleset *delta, bool add, NftError *ret_error);
+
+/* Containment (the watcher cut a confirmed L7 violation on an allowed flow): add the flow
+ * `saddr` -> `daddr` (`family` AF_INET or AF_INET6, addresses in network byte order), `proto`,
+ * `dport` (host byte order) to set contain4/contain6 for `timeout_sec` seconds, in one small
+ * batch. In enforce mode the forward chain then drops the flow both ways, established or not,
+ * and logs "ceredis:CONTAINED "; in audit mode the set exists but no rule reads it. Adding a
+ * flow that is already contained succeeds and keeps its first timeout. nft_verify() ignores
+ * these run-time elements; a full nft_apply() starts with empty contain sets. -ENOENT when the
+ * table is not installed, -EINVAL for a bad family or a zero timeout. */
+int nft_contain(Nft *n, int family, const void *saddr, const void *daddr, uint8_t proto,
+                uint16_t dport, unsigned timeout_sec);

@@ -24,6 +24,18 @@
 #include "ruleset.h"
 
 #define ORIGIN_NONE 0u
+#define NO_SET SIZE_MAX
+
+/* What a forbid entry matches, each in its own sets: Internet -> service (forward_public),
+ * host -> service (output), service -> service (forward). */
+typedef enum ForbidKind { FORBID_INET, FORBID_HOST, FORBID_PAIR, _FORBID_KIND_MAX } ForbidKind;
+
+typedef struct CompiledForbid {
+        size_t chain;
+        uint32_t origin;
+        /* [kind][network][IPv6]: a set index, NO_SET when the entry cannot produce the kind */
+        size_t sets[_FORBID_KIND_MAX][2][2];
+} CompiledForbid;
 
 typedef struct Compiler {
         const Policy *policy;
@@ -38,6 +50,9 @@ typedef struct Compiler {
          * (the `_net` sets are compiled too, for forbid precedence, then emptied). */
         size_t focus;
         const PolicyCidr *focus_addr;
+        /* The L3 forbids, in file order, with their chain and the indices of their sets. */
+        CompiledForbid *forbids;
+        size_t n_forbids, allocated_forbids;
 } Compiler;
 
 size_t ruleset_field_len(RulesetField f) {
@@ -53,6 +68,7 @@ size_t ruleset_field_len(RulesetField f) {
         case RULESET_FIELD_L4PROTO:
                 return 1;
         case RULESET_FIELD_TH_DPORT:
+        case RULESET_FIELD_TH_SPORT:
         case RULESET_FIELD_CT_ORIG_PROTO_DST:
                 return 2;
         default:
@@ -74,6 +90,7 @@ unsigned ruleset_field_type(RulesetField f) {
         case RULESET_FIELD_L4PROTO:
                 return 12; /* TYPE_INET_PROTOCOL */
         case RULESET_FIELD_TH_DPORT:
+        case RULESET_FIELD_TH_SPORT:
         case RULESET_FIELD_CT_ORIG_PROTO_DST:
                 return 13; /* TYPE_INET_SERVICE */
         default:
@@ -90,6 +107,7 @@ const char *ruleset_field_to_string(RulesetField f) {
                 [RULESET_FIELD_DADDR6] = "ip6 daddr",
                 [RULESET_FIELD_L4PROTO] = "meta l4proto",
                 [RULESET_FIELD_TH_DPORT] = "th dport",
+                [RULESET_FIELD_TH_SPORT] = "th sport",
                 [RULESET_FIELD_CT_ORIG_PROTO_DST] = "ct original proto-dst",
         };
         return f < _RULESET_FIELD_MAX ? names[f] : "?";
@@ -162,7 +180,7 @@ static int set_add(Ruleset *r, const char *name, unsigned flags, size_t n_key,
         RulesetSet *s;
         int k;
 
-        k = ARRAY_GROW(r->sets, r->allocated_sets, r->n_sets + 1, 256);
+        k = ARRAY_GROW(r->sets, r->allocated_sets, r->n_sets + 1, RULESET_MAX_SETS);
         if (k < 0)
                 return k;
         s = &r->sets[r->n_sets++];
@@ -222,8 +240,7 @@ static void cidr_range(const PolicyCidr *c, uint8_t *start, uint8_t *end) {
         }
 }
 
-static int elem_add(Compiler *c, RulesetSet *s, const KeyValue *v, uint32_t origin,
-                    int32_t chain) {
+static int elem_add(Compiler *c, RulesetSet *s, const KeyValue *v, uint32_t origin) {
         RulesetElem *e;
         int k;
 
@@ -235,7 +252,7 @@ static int elem_add(Compiler *c, RulesetSet *s, const KeyValue *v, uint32_t orig
                         return 0; /* an IPv6 address has no place in an IPv4 set */
                 focused |= fam != AF_UNSPEC && v[i].cidr == c->focus_addr;
         }
-        if (c->focus_addr && !focused && !(s->flags & RULESET_SET_INTERVAL))
+        if (c->focus_addr && !focused)
                 return 0;
         k = ARRAY_GROW(s->elems, s->allocated, s->n_elems + 1, RULESET_MAX_ELEMENTS);
         if (k < 0)
@@ -267,7 +284,6 @@ static int elem_add(Compiler *c, RulesetSet *s, const KeyValue *v, uint32_t orig
         }
         e->origin = origin;
         e->order = c->order++;
-        e->chain = chain;
         s->n_elems++;
         return 0;
 }
@@ -378,7 +394,7 @@ static int resolve_cluster(RulesetSet *s, RulesetElem *in, size_t n, RulesetElem
                 if (!win)
                         continue; /* past the end of every range */
                 last = *n_out > 0 ? &(*out)[*n_out - 1] : NULL;
-                if (last && last->chain == win->chain) {
+                if (last) {
                         uint8_t next[16];
                         memcpy(next, last->key_end, len);
                         bytes_inc(next, len);
@@ -530,9 +546,7 @@ int ruleset_set_normalize(RulesetSet *s) {
                 for (size_t i = 0; i < s->n_elems; i++) {
                         bool inside = false;
                         for (size_t j = 0; j < s->n_elems && !inside; j++)
-                                inside = j != i && elem_contains(s, &s->elems[j], &s->elems[i]) &&
-                                         (s->elems[j].order < s->elems[i].order ||
-                                          !(s->flags & RULESET_SET_MAP));
+                                inside = j != i && elem_contains(s, &s->elems[j], &s->elems[i]);
                         if (!inside)
                                 s->elems[n++] = s->elems[i];
                 }
@@ -636,16 +650,14 @@ static int declare_sets(Ruleset *r) {
                   { RULESET_FIELD_DADDR4, RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_DPORT } },
                 { "private", 0, true, 1, { RULESET_FIELD_DADDR4 } },
                 { "private_net", RULESET_SET_INTERVAL, true, 1, { RULESET_FIELD_DADDR4 } },
-                { "forbid", RULESET_SET_MAP, true, 2,
-                  { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4 } },
-                { "forbid_net", RULESET_SET_INTERVAL | RULESET_SET_MAP, true, 2,
-                  { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4 } },
-                { "forbid_inet", RULESET_SET_MAP, true, 1, { RULESET_FIELD_DADDR4 } },
-                { "forbid_inet_net", RULESET_SET_INTERVAL | RULESET_SET_MAP, true, 1,
-                  { RULESET_FIELD_DADDR4 } },
-                { "forbid_host", RULESET_SET_MAP, true, 1, { RULESET_FIELD_DADDR4 } },
-                { "forbid_host_net", RULESET_SET_INTERVAL | RULESET_SET_MAP, true, 1,
-                  { RULESET_FIELD_DADDR4 } },
+                /* Docker mode (endpoints_add_network): the bridges' subnets, and the addresses
+                 * in them that are not default-denied (public-zone containers, gateways). */
+                { "docker_net", RULESET_SET_INTERVAL, true, 1, { RULESET_FIELD_DADDR4 } },
+                { "docker_open", 0, true, 1, { RULESET_FIELD_DADDR4 } },
+                /* Containment: flows the watcher cut, added at run time with a timeout. */
+                { "contain", RULESET_SET_TIMEOUT, true, 4,
+                  { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4, RULESET_FIELD_L4PROTO,
+                    RULESET_FIELD_TH_DPORT } },
         };
         int k;
 
@@ -679,7 +691,7 @@ static int declare_sets(Ruleset *r) {
 /* Add `addr` (× proto . port when `port`) to the family twin of `base`: `base` itself for a
  * single address, `base_net` for a network (management sets are all intervals). */
 static int add_addr_port(Compiler *c, const char *base, const PolicyCidr *addr, const PolicyPort *port,
-                         uint32_t origin, int32_t chain) {
+                         uint32_t origin) {
         char name[RULESET_NAME_MAX];
         RulesetSet *s;
 
@@ -692,7 +704,7 @@ static int add_addr_port(Compiler *c, const char *base, const PolicyCidr *addr, 
                 v[1].number = port->proto;
                 v[2].number = port->port;
         }
-        return elem_add(c, s, v, origin, chain);
+        return elem_add(c, s, v, origin);
 }
 
 static int compile_host(Compiler *c) {
@@ -707,13 +719,13 @@ static int compile_host(Compiler *c) {
                 return k;
         for (size_t i = 0; i < h->n_public_interfaces; i++) {
                 KeyValue v = { .ifname = h->public_interfaces[i] };
-                k = elem_add(c, pub, &v, origin, -1);
+                k = elem_add(c, pub, &v, origin);
                 if (k < 0)
                         return k;
         }
         for (size_t i = 0; i < h->n_private_interfaces; i++) {
                 KeyValue v = { .ifname = h->private_interfaces[i] };
-                k = elem_add(c, priv, &v, origin, -1);
+                k = elem_add(c, priv, &v, origin);
                 if (k < 0)
                         return k;
         }
@@ -725,11 +737,37 @@ static int compile_host(Compiler *c) {
                 if (k < 0)
                         return k;
                 for (size_t i = 0; i < mg->n_from; i++) {
-                        k = add_addr_port(c, "mgmt", &mg->from[i], &port, origin, -1);
+                        k = add_addr_port(c, "mgmt", &mg->from[i], &port, origin);
                         if (k < 0)
                                 return k;
                 }
         }
+        return 0;
+}
+
+/* Ports Docker publishes for public service `s` (`ports: "8443:443"`): the host port opens on
+ * the public side only for a container port the policy marks public, with its protocol. */
+static int compile_published(Compiler *c, size_t s, uint32_t origin) {
+        const PolicyService *svc = &c->policy->services[s];
+        RulesetSet *host_public = ruleset_find_set(c->r, "host_public");
+        const EndpointsPublished *pub;
+        size_t n_pub;
+        int k;
+
+        endpoints_get_published(c->endpoints, svc->name, &pub, &n_pub);
+        for (size_t i = 0; i < n_pub; i++)
+                for (size_t j = 0; j < svc->n_ports; j++) {
+                        KeyValue v[2] = { { .number = pub[i].proto },
+                                          { .number = pub[i].host_port } };
+
+                        if (!svc->ports[j].public || svc->ports[j].port != pub[i].container_port ||
+                            svc->ports[j].proto != pub[i].proto)
+                                continue;
+                        k = elem_add(c, host_public, v, origin);
+                        if (k < 0)
+                                return k;
+                        break;
+                }
         return 0;
 }
 
@@ -755,27 +793,67 @@ static int compile_services(Compiler *c) {
                 service_addresses(c, s, &addrs, &n_addrs, &aliased);
                 if (!service_public(c, s)) {
                         for (size_t a = 0; a < n_addrs; a++) {
-                                k = add_addr_port(c, "private", &addrs[a], NULL, origin, -1);
+                                k = add_addr_port(c, "private", &addrs[a], NULL, origin);
                                 if (k < 0)
                                         return k;
                         }
                         continue;
                 }
+                /* A public-zone container is not default-denied in a Docker network. */
+                for (size_t a = 0; a < n_addrs && !service_wide(c, s); a++)
+                        if (!cidr_is_network(&addrs[a])) {
+                                KeyValue v = { .cidr = &addrs[a] };
+                                k = elem_add(c, fam_set(c, "docker_open", addrs[a].family), &v,
+                                             origin);
+                                if (k < 0)
+                                        return k;
+                        }
                 for (size_t i = 0; i < svc->n_ports; i++) {
                         const PolicyPort *port = &svc->ports[i];
                         KeyValue v[2] = { { .number = port->proto }, { .number = port->port } };
 
                         if (!port->public)
                                 continue;
-                        k = elem_add(c, host_public, v, origin, -1);
+                        k = elem_add(c, host_public, v, origin);
                         if (k < 0)
                                 return k;
                         for (size_t a = 0; a < n_addrs; a++) {
-                                k = add_addr_port(c, "public", &addrs[a], port, origin, -1);
+                                k = add_addr_port(c, "public", &addrs[a], port, origin);
                                 if (k < 0)
                                         return k;
                         }
                 }
+                k = compile_published(c, s, origin);
+                if (k < 0)
+                        return k;
+        }
+        return 0;
+}
+
+/* Docker mode: the host's bridge networks and its own addresses on them. A container address
+ * never involves these, so ruleset_compile_address() skips them (networks change rarely and go
+ * through a full nft_update()). */
+static int compile_docker_networks(Compiler *c) {
+        const EndpointsNetwork *nets;
+        size_t n_nets;
+        uint32_t origin;
+        int k;
+
+        endpoints_get_networks(c->endpoints, &nets, &n_nets);
+        if (c->focus_addr || n_nets == 0)
+                return 0;
+        k = origin_add(c->r, (PolicyPos) { 0, 0 }, &origin, "Docker networks");
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < n_nets; i++) {
+                KeyValue net = { .cidr = &nets[i].subnet }, gw = { .cidr = &nets[i].gateway };
+
+                k = elem_add(c, fam_set(c, "docker_net", nets[i].subnet.family), &net, origin);
+                if (k >= 0 && nets[i].has_gateway)
+                        k = elem_add(c, fam_set(c, "docker_open", nets[i].gateway.family), &gw,
+                                     origin);
+                if (k < 0)
+                        return k;
         }
         return 0;
 }
@@ -843,7 +921,7 @@ static int compile_flows(Compiler *c) {
                                 for (size_t d = 0; d < n_dst; d++)
                                         for (size_t i = 0; i < n_ports; i++) {
                                                 k = add_addr_port(c, "from_host", &dst[d], &ports[i],
-                                                                  origin, -1);
+                                                                  origin);
                                                 if (k < 0)
                                                         return k;
                                         }
@@ -878,7 +956,7 @@ static int compile_flows(Compiler *c) {
                                                                 { .number = ports[i].proto },
                                                                 { .number = ports[i].port },
                                                         };
-                                                        k = elem_add(c, set, v, origin, -1);
+                                                        k = elem_add(c, set, v, origin);
                                                         if (k < 0)
                                                                 return k;
                                                 }
@@ -904,16 +982,52 @@ static bool forbid_id_valid(const char *id) {
         return true;
 }
 
-static int compile_forbids(Compiler *c, size_t deny_chain, char *err, size_t err_size) {
+/* Declare the sets of forbid `fi` that its `from` can fill: each forbid has sets of its own,
+ * looked up by one rule each, in file order, so that the first forbid in file order wins by
+ * rule order alone. Plain sets, no verdict maps: a verdict (jump) element makes the kernel
+ * validate the whole table on every commit, which made each update cost O(ruleset). */
+static int forbid_declare_sets(Compiler *c, size_t fi, CompiledForbid *cf) {
+        static const char *const kind_name[_FORBID_KIND_MAX] = { "inet", "host", "pair" };
+        const PolicyForbid *f = &c->policy->forbids[fi];
+        bool want[_FORBID_KIND_MAX] = { f->from.internet, f->from.host, f->from.n_services > 0 };
+        int k;
+
+        for (size_t kind = 0; kind < _FORBID_KIND_MAX; kind++)
+                for (int net = 0; net <= 1; net++)
+                        for (int six = 0; six <= 1; six++) {
+                                RulesetField key[2];
+                                size_t n = 0;
+                                char name[RULESET_NAME_MAX];
+
+                                cf->sets[kind][net][six] = NO_SET;
+                                if (!want[kind])
+                                        continue;
+                                if (kind == FORBID_PAIR)
+                                        key[n++] = six ? RULESET_FIELD_SADDR6 : RULESET_FIELD_SADDR4;
+                                key[n++] = six ? RULESET_FIELD_DADDR6 : RULESET_FIELD_DADDR4;
+                                snprintf(name, sizeof(name), "forbid_%u_%s%s%c", (unsigned) fi,
+                                         kind_name[kind], net ? "_net" : "", six ? '6' : '4');
+                                k = set_add(c->r, name, net ? RULESET_SET_INTERVAL : 0, n, key);
+                                if (k < 0)
+                                        return k;
+                                cf->sets[kind][net][six] = c->r->n_sets - 1;
+                        }
+        return 0;
+}
+
+static RulesetSet *forbid_set(Compiler *c, const CompiledForbid *cf, ForbidKind kind, bool net,
+                              int family) {
+        return &c->r->sets[cf->sets[kind][net][family == AF_INET6]];
+}
+
+static int compile_forbids(Compiler *c, char *err, size_t err_size) {
         const Policy *p = c->policy;
         int k;
 
-        (void) deny_chain;
-        /* Forbids are added in file order, so where several cover one key the first in file
-         * order wins (ruleset_set_normalize keeps the earliest inserted element). */
         for (size_t fi = 0; fi < p->n_forbids; fi++) {
                 const PolicyForbid *f = &p->forbids[fi];
                 char name[RULESET_NAME_MAX];
+                CompiledForbid *cf;
                 uint32_t origin;
                 size_t chain;
                 RulesetStmt log = { .kind = RULESET_STMT_LOG };
@@ -942,6 +1056,15 @@ static int compile_forbids(Compiler *c, size_t deny_chain, char *err, size_t err
                         return k;
                 snprintf(c->r->rules[c->r->n_rules - 1].log_prefix,
                          sizeof(c->r->rules[0].log_prefix), "ceredis:%s ", f->id);
+                k = ARRAY_GROW(c->forbids, c->allocated_forbids, c->n_forbids + 1, 4096);
+                if (k < 0)
+                        return k;
+                cf = &c->forbids[c->n_forbids++];
+                cf->chain = chain;
+                cf->origin = origin;
+                k = forbid_declare_sets(c, fi, cf);
+                if (k < 0)
+                        return k;
 
                 for (size_t ti = 0; ti < f->to.n_services; ti++) {
                         size_t t = f->to.services[ti];
@@ -951,15 +1074,20 @@ static int compile_forbids(Compiler *c, size_t deny_chain, char *err, size_t err
 
                         service_addresses(c, t, &dst, &n_dst, &dst_aliased);
                         for (size_t d = 0; d < n_dst && !delta_skip(c, t, SIZE_MAX); d++) {
+                                KeyValue v[1] = { { .cidr = &dst[d] } };
+                                bool net = cidr_is_network(&dst[d]);
+
                                 if (f->from.internet && service_local(c, t)) {
-                                        k = add_addr_port(c, "forbid_inet", &dst[d], NULL, origin,
-                                                          (int32_t) chain);
+                                        k = elem_add(c, forbid_set(c, cf, FORBID_INET, net,
+                                                                   dst[d].family),
+                                                     v, origin);
                                         if (k < 0)
                                                 return k;
                                 }
                                 if (f->from.host && !dst_aliased) {
-                                        k = add_addr_port(c, "forbid_host", &dst[d], NULL, origin,
-                                                          (int32_t) chain);
+                                        k = elem_add(c, forbid_set(c, cf, FORBID_HOST, net,
+                                                                   dst[d].family),
+                                                     v, origin);
                                         if (k < 0)
                                                 return k;
                                 }
@@ -978,6 +1106,8 @@ static int compile_forbids(Compiler *c, size_t deny_chain, char *err, size_t err
                                         for (size_t d = 0; d < n_dst; d++) {
                                                 KeyValue v[2] = { { .cidr = &src[a] },
                                                                   { .cidr = &dst[d] } };
+                                                bool net = cidr_is_network(&src[a]) ||
+                                                           cidr_is_network(&dst[d]);
 
                                                 if (src[a].family != dst[d].family)
                                                         continue;
@@ -986,14 +1116,9 @@ static int compile_forbids(Compiler *c, size_t deny_chain, char *err, size_t err
                                                 if ((src_aliased || dst_aliased) &&
                                                     pair_allowed(c, &src[a], &dst[d]))
                                                         continue;
-                                                k = elem_add(c,
-                                                             fam_set(c,
-                                                                     cidr_is_network(&src[a]) ||
-                                                                                     cidr_is_network(&dst[d])
-                                                                             ? "forbid_net"
-                                                                             : "forbid",
-                                                                     src[a].family),
-                                                             v, origin, (int32_t) chain);
+                                                k = elem_add(c, forbid_set(c, cf, FORBID_PAIR, net,
+                                                                           src[a].family),
+                                                             v, origin);
                                                 if (k < 0)
                                                         return k;
                                         }
@@ -1009,21 +1134,17 @@ static RulesetStmt lookup(Ruleset *r, const char *set, bool negate) {
                                .negate = negate };
 }
 
-static RulesetStmt vmap(Ruleset *r, const char *set) {
-        RulesetSet *s = ruleset_find_set(r, set);
-        return (RulesetStmt) { .kind = RULESET_STMT_VMAP, .set = (size_t) (s - r->sets) };
-}
-
 typedef struct ChainIds {
         size_t input, forward, output, input_public, forward_public, deny;
+        size_t contain; /* SIZE_MAX in audit mode: containment is an enforce-mode action */
 } ChainIds;
 
-static int compile_rules(Ruleset *r, const ChainIds *ch) {
+static int compile_rules(Ruleset *r, const ChainIds *ch, const CompiledForbid *forbids,
+                         size_t n_forbids) {
         static const RulesetStmt est = { .kind = RULESET_STMT_CT_ESTABLISHED };
         static const uint8_t nd_types[] = { 135, 136, 134 }; /* solicit, advert, router-advert */
         static const uint8_t l4[] = { IPPROTO_TCP, IPPROTO_UDP };
-        const RulesetVerdict A = RULESET_VERDICT_ACCEPT, J = RULESET_VERDICT_JUMP,
-                             N = RULESET_VERDICT_NONE;
+        const RulesetVerdict A = RULESET_VERDICT_ACCEPT, J = RULESET_VERDICT_JUMP;
         int k = 0;
 
 #define RULE(chain, verdict, target, ...)                                                      \
@@ -1048,9 +1169,6 @@ static int compile_rules(Ruleset *r, const ChainIds *ch) {
         if (k < 0)
                 return k;
 
-        /* Exact twin first, then `_net`: for forbids the compiler gave each exact element the
-         * verdict of the first forbid covering it in either map, so the order cannot change
-         * which forbid wins. */
 #define TWINS(chain, verdict, target, stmt, base)                                              \
         do {                                                                                   \
                 RULE(chain, verdict, target, stmt(r, base "4"));                               \
@@ -1059,18 +1177,63 @@ static int compile_rules(Ruleset *r, const ChainIds *ch) {
                 RULE(chain, verdict, target, stmt(r, base "_net6"));                           \
         } while (0)
 #define LOOKUP(r, name) lookup(r, name, false)
+/* An address in a Docker network that is neither a public-zone container nor the host: a
+ * private container, or one the agent has not identified yet. Denied like `private`, so that a
+ * new container is closed from its first packet, not from when its event is processed. */
+#define DOCKER_UNKNOWN(chain)                                                                  \
+        do {                                                                                   \
+                RULE(chain, J, ch->deny, lookup(r, "docker_net4", false),                      \
+                     lookup(r, "docker_open4", true));                                         \
+                RULE(chain, J, ch->deny, lookup(r, "docker_net6", false),                      \
+                     lookup(r, "docker_open6", true));                                         \
+        } while (0)
+        /* One rule per forbid set, forbids in file order: the first forbid that matches wins.
+         * The per-packet cost grows with the number of forbid entries (a handful of
+         * invariants), not with services, addresses or flows: each rule is one hash or
+         * interval lookup. */
+#define FORBIDS(to, which)                                                                     \
+        for (size_t _f = 0; _f < n_forbids; _f++)                                              \
+                for (int _six = 0; _six <= 1; _six++)                                          \
+                        for (int _net = 0; _net <= 1; _net++) {                                \
+                                size_t _set = forbids[_f].sets[which][_net][_six];             \
+                                RulesetStmt _st = { .kind = RULESET_STMT_LOOKUP, .set = _set }; \
+                                if (_set == NO_SET)                                            \
+                                        continue;                                              \
+                                k = rule_add(r, (to), J, forbids[_f].chain,                    \
+                                             forbids[_f].origin, 1, &_st);                     \
+                                if (k < 0)                                                     \
+                                        return k;                                              \
+                        }
         /* IPv6 dies without neighbour discovery: the host's own solicitations and adverts to
          * containers (output) and those between containers on one bridge (forward, through
          * br_netfilter) come before any deny. Only 135/136; never router advertisements. */
+        /* Containment before anything else: the flows it names are established connections
+         * that must be cut, both ways (the server's replies too). */
+        if (ch->contain != SIZE_MAX)
+                for (int six = 0; six <= 1; six++) {
+                        RulesetStmt fwd = lookup(r, six ? "contain6" : "contain4", false),
+                                    rev = fwd;
+                        RulesetField sa = six ? RULESET_FIELD_SADDR6 : RULESET_FIELD_SADDR4,
+                                     da = six ? RULESET_FIELD_DADDR6 : RULESET_FIELD_DADDR4;
+
+                        rev.fields[0] = da;
+                        rev.fields[1] = sa;
+                        rev.fields[2] = RULESET_FIELD_L4PROTO;
+                        rev.fields[3] = RULESET_FIELD_TH_SPORT;
+                        rev.n_fields = 4;
+                        RULE(ch->forward, J, ch->contain, fwd);
+                        RULE(ch->forward, J, ch->contain, rev);
+                }
         RULE(ch->forward, A, 0, est);
         for (size_t i = 0; i < 2; i++)
                 RULE(ch->forward, A, 0, { .kind = RULESET_STMT_ICMPV6_TYPE, .value = nd_types[i] });
         RULE(ch->forward, J, ch->forward_public, lookup(r, "public_ifaces", false));
-        TWINS(ch->forward, N, 0, vmap, "forbid");
+        FORBIDS(ch->forward, FORBID_PAIR);
         TWINS(ch->forward, A, 0, LOOKUP, "allow");
         TWINS(ch->forward, J, ch->deny, LOOKUP, "private");
+        DOCKER_UNKNOWN(ch->forward);
 
-        TWINS(ch->forward_public, N, 0, vmap, "forbid_inet");
+        FORBIDS(ch->forward_public, FORBID_INET);
         /* Docker's DNAT already happened here: daddr is the container. Also judge the original
          * destination: a published port that is not one of the host's public ports is refused
          * even when the container behind it is a public one. */
@@ -1092,44 +1255,16 @@ static int compile_rules(Ruleset *r, const ChainIds *ch) {
         RULE(ch->output, A, 0, est);
         for (size_t i = 0; i < 2; i++)
                 RULE(ch->output, A, 0, { .kind = RULESET_STMT_ICMPV6_TYPE, .value = nd_types[i] });
-        TWINS(ch->output, N, 0, vmap, "forbid_host");
+        FORBIDS(ch->output, FORBID_HOST);
         TWINS(ch->output, A, 0, LOOKUP, "from_host");
         TWINS(ch->output, J, ch->deny, LOOKUP, "private");
+        DOCKER_UNKNOWN(ch->output);
+#undef DOCKER_UNKNOWN
 #undef LOOKUP
+#undef FORBIDS
 #undef TWINS
 #undef RULE
         return 0;
-}
-
-/* "The first forbid in file order wins" across a forbid map and its `_net` twin: the exact map
- * is looked up first, so each exact element takes the verdict of the earliest forbid covering
- * its key in either map. Both sets are normalised. */
-static void forbid_precedence(RulesetSet *exact, const RulesetSet *net) {
-        bool changed = false;
-
-        if (net->n_elems == 0)
-                return;
-        for (size_t i = 0; i < exact->n_elems; i++) {
-                RulesetElem *e = &exact->elems[i], point = *e;
-                const RulesetElem *win = NULL;
-
-                memcpy(point.key_end, point.key, exact->key_len);
-                for (size_t j = 0; j < net->n_elems; j++)
-                        if (net->elems[j].order < e->order &&
-                            (!win || net->elems[j].order < win->order) &&
-                            elem_contains(net, &net->elems[j], &point))
-                                win = &net->elems[j];
-                if (!win)
-                        continue;
-                e->chain = win->chain;
-                e->origin = win->origin;
-                e->order = win->order;
-                changed = true;
-        }
-        if (changed) {
-                sort_len = exact->key_len;
-                qsort(exact->elems, exact->n_elems, sizeof(RulesetElem), cmp_origin_key);
-        }
 }
 
 static int compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, ssize_t focus,
@@ -1187,38 +1322,33 @@ static int compile(const Policy *p, const Endpoints *e, const RulesetOptions *o,
                 snprintf(r->rules[r->n_rules - 1].log_prefix, sizeof(r->rules[0].log_prefix),
                          "ceredis:DEFAULT-DENY ");
         }
+        ch.contain = SIZE_MAX;
+        if (p->mode == POLICY_MODE_ENFORCE) {
+                RulesetStmt log = { .kind = RULESET_STMT_LOG };
+
+                if ((k = chain_add(r, "contain", -1, ORIGIN_NONE, &ch.contain)) < 0 ||
+                    (k = rule_add(r, ch.contain, RULESET_VERDICT_DROP, 0, ORIGIN_NONE, 1, &log)) < 0)
+                        goto fail;
+                snprintf(r->rules[r->n_rules - 1].log_prefix, sizeof(r->rules[0].log_prefix),
+                         "ceredis:CONTAINED ");
+        }
         if ((k = declare_sets(r)) < 0)
                 goto fail;
         if ((k = compile_host(&c)) < 0 || (k = compile_services(&c)) < 0 ||
-            (k = compile_flows(&c)) < 0 || (k = compile_forbids(&c, ch.deny, err, err_size)) < 0)
+            (k = compile_docker_networks(&c)) < 0 || (k = compile_flows(&c)) < 0 || (k = compile_forbids(&c, err, err_size)) < 0)
                 goto fail;
-        if ((k = compile_rules(r, &ch)) < 0)
+        if ((k = compile_rules(r, &ch, c.forbids, c.n_forbids)) < 0)
                 goto fail;
         for (size_t i = 0; i < r->n_sets; i++)
                 if ((k = ruleset_set_normalize(&r->sets[i])) < 0)
                         goto fail;
-        for (size_t i = 0; i < r->n_sets; i++) {
-                RulesetSet *s = &r->sets[i];
-                char twin[RULESET_NAME_MAX + 8];
-                size_t len = strlen(s->name);
-                RulesetSet *net;
-
-                if ((s->flags & (RULESET_SET_MAP | RULESET_SET_INTERVAL)) != RULESET_SET_MAP)
-                        continue;
-                snprintf(twin, sizeof(twin), "%.*s_net%s", (int) len - 1, s->name, s->name + len - 1);
-                net = ruleset_find_set(r, twin);
-                if (net)
-                        forbid_precedence(s, net);
-        }
-        if (focus_addr)
-                for (size_t i = 0; i < r->n_sets; i++)
-                        if (r->sets[i].flags & RULESET_SET_INTERVAL)
-                                r->sets[i].n_elems = 0; /* only there for forbid_precedence */
         free(c.pairs);
+        free(c.forbids);
         *ret = TAKE_PTR(r);
         return 0;
 fail:
         free(c.pairs);
+        free(c.forbids);
         if (k != -EINVAL && k != -ENOENT)
                 snprintf(err, err_size, "compiling the ruleset: %s", strerror(-k));
         return k;

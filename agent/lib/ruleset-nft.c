@@ -124,8 +124,6 @@ int ruleset_format_elem(const Ruleset *r, const RulesetSet *s, const RulesetElem
                         break;
                 }
         }
-        if (s->flags & RULESET_SET_MAP)
-                OUT(" : jump %s", r->chains[e->chain].name);
 #undef OUT
         return 0;
 }
@@ -139,14 +137,14 @@ static int print_set(const Ruleset *r, const RulesetSet *s, FILE *f) {
         char buf[256];
         int k;
 
-        fprintf(f, "\t%s %s {\n\t\ttype ", s->flags & RULESET_SET_MAP ? "map" : "set", s->name);
+        fprintf(f, "\tset %s {\n\t\ttype ", s->name);
         for (size_t i = 0; i < s->n_key; i++)
                 fprintf(f, "%s%s", i ? " . " : "", type_name(s->key[i]));
-        if (s->flags & RULESET_SET_MAP)
-                fputs(" : verdict", f);
         fputs("\n", f);
         if (s->flags & RULESET_SET_INTERVAL)
                 fputs("\t\tflags interval\n", f);
+        if (s->flags & RULESET_SET_TIMEOUT)
+                fputs("\t\tflags timeout\n", f);
         if (s->n_elems > 0) {
                 fputs("\t\telements = {", f);
                 for (size_t i = 0; i < s->n_elems; i++) {
@@ -191,15 +189,11 @@ static void print_rule(const Ruleset *r, const RulesetRule *rule, FILE *f) {
                         fputs("ct status dnat", f);
                         break;
                 case RULESET_STMT_LOOKUP:
-                case RULESET_STMT_VMAP:
                         if (st->n_fields)
                                 print_fields(st->fields, st->n_fields, f);
                         else
                                 print_fields(s->key, s->n_key, f);
-                        fprintf(f, "%s @%s", st->kind == RULESET_STMT_VMAP ? " vmap"
-                                             : st->negate                 ? " !="
-                                                                          : "",
-                                s->name);
+                        fprintf(f, "%s @%s", st->negate ? " !=" : "", s->name);
                         break;
                 case RULESET_STMT_LOG:
                         fprintf(f, "log prefix \"%s\" group %u queue-threshold 1", rule->log_prefix,

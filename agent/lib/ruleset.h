@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The ruleset model: what the agent installs in nf_tables for one host, compiled from the
- * policy model by a pure function. Classification is done with sets and verdict maps so that
- * the per-packet cost does not grow with the number of services or flows; a container coming
- * or going changes set elements, not rules.
+ * policy model by a pure function. Classification is done with sets (hash sets for addresses,
+ * interval sets for networks) so that the per-packet cost does not grow with the number of
+ * services, addresses or flows, only with the number of forbid entries (one lookup rule per
+ * forbid set); a container coming or going changes set elements, not rules.
  *
  * The same model is printed as an nft script (`ceredisctl policy compile`) and turned into
  * one libnftnl batch (nft-batch.c); both must describe the same ruleset.
@@ -25,6 +26,33 @@ void endpoints_free(Endpoints *e);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Endpoints *, endpoints_free);
 /* Add one address of service `name` (an address or CIDR). */
 int endpoints_add(Endpoints *e, const char *service, const PolicyCidr *addr);
+/* A port Docker publishes on the host for a container of `service` (`ports: "H:C"`):
+ * (proto, host port H, container port C). The compiler opens H on the host's public side
+ * (host_public) only when `service` runs on this host, is in a public zone, and C is one of
+ * its ports marked `public: true` with that protocol: a private service's published port, or
+ * a non-public port of a public one, never opens anything. Duplicates are ignored; -EINVAL for
+ * a protocol other than TCP/UDP or a zero port. A service the policy does not know is kept and
+ * ignored by the compiler. Published ports change rarely: recompile and nft_update(). */
+int endpoints_add_published(Endpoints *e, const char *service, uint8_t proto, uint16_t host_port,
+                            uint16_t container_port);
+typedef struct EndpointsPublished {
+        uint8_t proto;
+        uint16_t host_port, container_port;
+} EndpointsPublished;
+/* The published ports known for `service` (none: *ret_n = 0). The array belongs to `e`. */
+void endpoints_get_published(const Endpoints *e, const char *service,
+                             const EndpointsPublished **ret, size_t *ret_n);
+/* Docker mode: a bridge network of this host (`subnet`) and the host's own address on it
+ * (`gateway`, NULL if none). Any address in such a subnet that is not a public-zone service's
+ * container (nor a gateway) is default-denied like a private one, even before the agent has
+ * learned which container it belongs to: a new container is closed until identified. */
+int endpoints_add_network(Endpoints *e, const PolicyCidr *subnet, const PolicyCidr *gateway);
+typedef struct EndpointsNetwork {
+        PolicyCidr subnet;
+        PolicyCidr gateway;
+        bool has_gateway;
+} EndpointsNetwork;
+void endpoints_get_networks(const Endpoints *e, const EndpointsNetwork **ret, size_t *ret_n);
 /* Load a static endpoints file: JSON object { "service": ["ADDR[/PREFIX]", ...], ... }. */
 int endpoints_load_json(Endpoints *e, const char *path, char *err, size_t err_size);
 /* The addresses known for `service` (none: *ret_n = 0). The array belongs to `e`. */
@@ -46,8 +74,9 @@ int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o
 /* Container events: compile only the set elements that address `addr` of service `service`
  * contributes, as ruleset_compile() would with that address added to `e` (`e` itself may or
  * may not hold it: give the old endpoints for a removal). Same chains, sets and origins as
- * ruleset_compile() of the same policy, no rules, and only exact (non-interval) elements: a
- * container address is never a network. The cost is the number of policy entries naming the
+ * ruleset_compile() of the same policy, no rules; its interval elements are concatenated
+ * ranges only (the address paired with a network), never single-field ranges: a container
+ * address is never a network. The cost is the number of policy entries naming the
  * service, not the size of the ruleset. Send the result with nft_update_elements(). Assumes
  * no other service of this host has the same address (Docker gives each container its own).
  * -ENOENT for an unknown service, -EINVAL for a network. */
@@ -74,6 +103,7 @@ int ruleset_test_corrupt_element(Ruleset *r, const char *set);
 #define RULESET_MAX_FIELDS 4u
 #define RULESET_MAX_STMTS 4u
 #define RULESET_MAX_ELEMENTS (16u * 1024u * 1024u)
+#define RULESET_MAX_SETS 16384u /* 12 per forbid entry at most, and the fixed ones */
 
 /* What a rule or a set key looks at in a packet. Each field takes a multiple of 4 bytes in a
  * set key (nf_tables registers are 32 bits wide). */
@@ -85,6 +115,7 @@ typedef enum RulesetField {
         RULESET_FIELD_DADDR6,
         RULESET_FIELD_L4PROTO,
         RULESET_FIELD_TH_DPORT,
+        RULESET_FIELD_TH_SPORT,
         RULESET_FIELD_CT_ORIG_PROTO_DST,
         _RULESET_FIELD_MAX,
 } RulesetField;
@@ -97,7 +128,8 @@ typedef struct RulesetOrigin {
 
 enum {
         RULESET_SET_INTERVAL = 1u << 0, /* elements are ranges [key, key_end] */
-        RULESET_SET_MAP = 1u << 1,      /* verdict map: elements jump to a chain */
+        RULESET_SET_TIMEOUT = 1u << 1,  /* run-time elements with a timeout (containment):
+                                         * never compiled, never compared by nft_verify() */
 };
 
 /* One element. For interval sets `key`..`key_end` is the inclusive range, field by field. */
@@ -106,7 +138,6 @@ typedef struct RulesetElem {
         uint8_t key_end[RULESET_KEY_MAX];
         uint32_t origin;
         uint32_t order; /* insertion order: the first of two equal keys wins */
-        int32_t chain;  /* maps: index of the chain to jump to */
         bool test_bad;  /* ruleset_test_corrupt_element() */
 } RulesetElem;
 
@@ -133,7 +164,6 @@ typedef enum RulesetStmtKind {
         RULESET_STMT_ICMPV6_TYPE,    /* icmpv6 type VALUE */
         RULESET_STMT_CT_DNAT,        /* ct status dnat */
         RULESET_STMT_LOOKUP,         /* FIELDS [!=] @set */
-        RULESET_STMT_VMAP,           /* FIELDS vmap @set */
         RULESET_STMT_LOG,            /* log group G prefix "ceredis:ID " */
 } RulesetStmtKind;
 
@@ -187,7 +217,7 @@ size_t ruleset_set_field_offset(const RulesetSet *s, size_t i);
 /* Lookups by name; NULL / -ENOENT when absent. */
 RulesetSet *ruleset_find_set(const Ruleset *r, const char *name);
 
-/* Format one element the way nft writes it ("10.0.0.1 . tcp . 5432 : jump forbid_0"). */
+/* Format one element the way nft writes it ("10.0.0.1 . tcp . 5432"). */
 int ruleset_format_elem(const Ruleset *r, const RulesetSet *s, const RulesetElem *e, char *buf,
                         size_t size);
 

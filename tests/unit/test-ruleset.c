@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 
 #include "policy.h"
 #include "ruleset.h"
@@ -126,6 +127,35 @@ static RulesetVerdict log_verdict(const Ruleset *r, const char *chain, char *pre
         return RULESET_VERDICT_NONE;
 }
 
+/* Position in chain `chain` of the rule that looks up set `set` (SIZE_MAX: none). */
+static size_t rule_of_set(const Ruleset *r, const char *chain, const char *set) {
+        size_t nth = 0;
+
+        for (size_t i = 0; i < r->n_rules; i++) {
+                const RulesetRule *rule = &r->rules[i];
+
+                if (!streq(r->chains[rule->chain].name, chain))
+                        continue;
+                for (size_t j = 0; j < rule->n_stmts; j++)
+                        if (rule->stmts[j].kind == RULESET_STMT_LOOKUP &&
+                            streq(r->sets[rule->stmts[j].set].name, set))
+                                return nth;
+                nth++;
+        }
+        return SIZE_MAX;
+}
+
+/* The rule looking up `set` in `chain` jumps to chain `target`. */
+static bool jumps(const Ruleset *r, const char *chain, const char *set, const char *target) {
+        size_t nth = rule_of_set(r, chain, set), n = 0;
+
+        for (size_t i = 0; i < r->n_rules && nth != SIZE_MAX; i++)
+                if (streq(r->chains[r->rules[i].chain].name, chain) && n++ == nth)
+                        return r->rules[i].verdict == RULESET_VERDICT_JUMP &&
+                               streq(r->chains[r->rules[i].target].name, target);
+        return false;
+}
+
 static Endpoints *reference_endpoints(void) {
         Endpoints *e = NULL;
         char err[256];
@@ -170,16 +200,26 @@ static void test_reference(void **state) {
         assert_int_equal(count(r, "private4"), 8);
         assert_false(has(r, "private4", "172.18.0.2"));
         assert_int_equal(count(r, "private_net4"), 0);
-        assert_int_equal(count(r, "forbid_inet_net4"), 0);
+        assert_int_equal(count(r, "forbid_0_inet_net4"), 0);
         assert_int_equal(count(r, "public_net4"), 0);
-        /* Stores: NET-1 (first in file) wins over NET-2 for the same address. */
-        assert_true(has(r, "forbid_inet4", "172.19.0.12 : jump forbid_0"));
-        assert_false(has(r, "forbid_inet4", "172.19.0.12 : jump forbid_1"));
-        assert_true(has(r, "forbid_inet4", "172.19.0.14 : jump forbid_1"));
-        assert_true(has(r, "forbid_inet4", "172.19.0.17 : jump forbid_1"));
-        assert_true(has(r, "forbid4", "172.19.0.16 . 172.19.0.12 : jump forbid_2"));
-        assert_true(has(r, "forbid4", "172.19.0.17 . 172.19.0.11 : jump forbid_3"));
-        assert_true(has(r, "forbid4", "172.19.0.11 . 172.19.0.17 : jump forbid_4"));
+        /* Stores: NET-1 (first in file) wins over NET-2 for the same address: both hold it,
+         * NET-1's rules come first. */
+        assert_true(has(r, "forbid_0_inet4", "172.19.0.12"));
+        assert_true(has(r, "forbid_1_inet4", "172.19.0.12"));
+        assert_true(rule_of_set(r, "forward_public", "forbid_0_inet6") <
+                    rule_of_set(r, "forward_public", "forbid_1_inet4"));
+        assert_true(jumps(r, "forward_public", "forbid_0_inet4", "forbid_0"));
+        assert_true(jumps(r, "forward_public", "forbid_1_inet_net6", "forbid_1"));
+        assert_true(jumps(r, "forward", "forbid_2_pair4", "forbid_2"));
+        /* A forbid has only the sets its `from` can fill. */
+        assert_null(ruleset_find_set(r, "forbid_0_pair4"));
+        assert_null(ruleset_find_set(r, "forbid_2_inet4"));
+        assert_int_equal(rule_of_set(r, "forward", "forbid_0_inet4"), SIZE_MAX);
+        assert_true(has(r, "forbid_1_inet4", "172.19.0.14"));
+        assert_true(has(r, "forbid_1_inet4", "172.19.0.17"));
+        assert_true(has(r, "forbid_2_pair4", "172.19.0.16 . 172.19.0.12"));
+        assert_true(has(r, "forbid_3_pair4", "172.19.0.17 . 172.19.0.11"));
+        assert_true(has(r, "forbid_4_pair4", "172.19.0.11 . 172.19.0.17"));
         /* AI-2 is `access: write`: the L7 watcher's job, no chain. */
         for (size_t i = 0; i < r->n_chains; i++)
                 assert_false(streq(r->chains[i].name, "forbid_5"));
@@ -219,12 +259,15 @@ static void test_variant(void **state) {
         assert_false(has(r, "private4", "10.77.0.0/24"));
         assert_true(has(r, "private6", "fd00:31::5"));
         /* Same key from two forbids: the first in file order wins. */
-        assert_true(has(r, "forbid_inet4", "172.31.0.5 : jump forbid_0"));
-        assert_false(has(r, "forbid_inet4", "172.31.0.5 : jump forbid_1"));
-        assert_true(has(r, "forbid_inet_net4", "10.77.0.0/24 : jump forbid_1"));
-        fi = ruleset_find_set(r, "forbid_inet4");
+        assert_true(has(r, "forbid_0_inet4", "172.31.0.5"));
+        assert_true(has(r, "forbid_1_inet4", "172.31.0.5"));
+        assert_true(has(r, "forbid_1_inet_net4", "10.77.0.0/24"));
+        fi = ruleset_find_set(r, "forbid_0_inet4");
         assert_int_equal(fi->n_elems, 1);
-        assert_int_equal(count(r, "forbid_inet_net4"), 1);
+        assert_int_equal(count(r, "forbid_1_inet_net4"), 1);
+        assert_int_equal(count(r, "forbid_0_inet_net4"), 0);
+        assert_true(rule_of_set(r, "forward_public", "forbid_0_inet_net6") <
+                    rule_of_set(r, "forward_public", "forbid_1_inet4"));
         /* Audit: the same classification, logged and accepted. */
         assert_int_equal(log_verdict(r, "forbid_0", prefix, sizeof(prefix)),
                          RULESET_VERDICT_ACCEPT);
@@ -240,16 +283,19 @@ static void test_forbid_overlap_first_wins(void **state) {
         _cleanup_(endpoints_freep) Endpoints *e = NULL;
         _cleanup_(ruleset_freep) Ruleset *r = NULL;
 
-        /* ledger's address inside archive's network: ledger's forbid (first) keeps its one
-         * address in the exact map, which is looked up first; the network stays whole in the
-         * `_net` twin for the second. */
+        /* ledger's address inside archive's network: X-FIRST (ledger) and X-SECOND (ledger
+         * and archive) both hold what they name, the network stays whole; X-FIRST's rules
+         * come first, so it decides for the address. */
         assert_int_equal(endpoints_new(&e), 0);
         add(e, "ledger", "10.77.0.9");
         r = compile(p, e, NULL);
-        assert_true(has(r, "forbid_inet4", "10.77.0.9 : jump forbid_0"));
-        assert_int_equal(count(r, "forbid_inet4"), 1);
-        assert_true(has(r, "forbid_inet_net4", "10.77.0.0/24 : jump forbid_1"));
-        assert_int_equal(count(r, "forbid_inet_net4"), 1);
+        assert_true(has(r, "forbid_0_inet4", "10.77.0.9"));
+        assert_int_equal(count(r, "forbid_0_inet4"), 1);
+        assert_true(has(r, "forbid_1_inet_net4", "10.77.0.0/24"));
+        assert_int_equal(count(r, "forbid_1_inet_net4"), 1);
+        assert_true(has(r, "forbid_1_inet4", "10.77.0.9"));
+        assert_true(rule_of_set(r, "forward_public", "forbid_0_inet4") <
+                    rule_of_set(r, "forward_public", "forbid_1_inet_net4"));
 }
 
 /* The other way round: an earlier forbid names a network, a later one an address inside it.
@@ -282,23 +328,28 @@ static void test_forbid_net_first_wins(void **state) {
         add(e, "db", "172.20.0.5");  /* outside */
         add(e, "ai", "172.20.0.6");
         r = compile(p, e, NULL);
-        /* Internet -> 10.77.0.9: NET-A (forbid_0) comes first in the file and covers it. */
-        assert_true(has(r, "forbid_inet_net4", "10.77.0.0/24 : jump forbid_0"));
-        assert_true(has(r, "forbid_inet4", "10.77.0.9 : jump forbid_0"));
-        assert_false(has(r, "forbid_inet4", "10.77.0.9 : jump forbid_1"));
-        /* Not covered by a network: its own forbid. */
-        assert_true(has(r, "forbid_inet4", "172.20.0.5 : jump forbid_1"));
+        /* Internet -> 10.77.0.9: NET-A (forbid_0) comes first in the file and covers it with
+         * its network, so its rules, looked up first, decide; NET-B holds the address too. */
+        assert_true(has(r, "forbid_0_inet_net4", "10.77.0.0/24"));
+        assert_int_equal(count(r, "forbid_0_inet4"), 0);
+        assert_true(has(r, "forbid_1_inet4", "10.77.0.9"));
+        assert_true(has(r, "forbid_1_inet4", "172.20.0.5"));
+        assert_true(rule_of_set(r, "forward_public", "forbid_0_inet_net6") <
+                    rule_of_set(r, "forward_public", "forbid_1_inet4"));
         /* Two fields: ai -> 10.77.0.9 is covered by AI-A's ai -> 10.77.0.0/24. */
-        assert_true(has(r, "forbid_net4", "172.20.0.6 . 10.77.0.0/24 : jump forbid_2"));
-        assert_true(has(r, "forbid4", "172.20.0.6 . 10.77.0.9 : jump forbid_2"));
-        assert_true(has(r, "forbid4", "172.20.0.6 . 172.20.0.5 : jump forbid_3"));
-        assert_int_equal(count(r, "forbid4"), 2);
-        /* The error origin follows the verdict: the winning forbid's entry. */
+        assert_true(has(r, "forbid_2_pair_net4", "172.20.0.6 . 10.77.0.0/24"));
+        assert_int_equal(count(r, "forbid_2_pair4"), 0);
+        assert_true(has(r, "forbid_3_pair4", "172.20.0.6 . 10.77.0.9"));
+        assert_true(has(r, "forbid_3_pair4", "172.20.0.6 . 172.20.0.5"));
+        assert_int_equal(count(r, "forbid_3_pair4"), 2);
+        assert_true(rule_of_set(r, "forward", "forbid_2_pair_net4") <
+                    rule_of_set(r, "forward", "forbid_3_pair4"));
+        /* The error origin of every element is its own forbid's entry. */
         {
-                const RulesetSet *s = ruleset_find_set(r, "forbid_inet4");
+                const RulesetSet *s = ruleset_find_set(r, "forbid_1_inet4");
                 for (size_t i = 0; i < s->n_elems; i++)
-                        assert_int_equal(s->elems[i].origin,
-                                         r->chains[s->elems[i].chain].origin);
+                        assert_string_equal(r->origins[s->elems[i].origin].what,
+                                            "forbid[1] (NET-B)");
         }
 }
 
@@ -355,7 +406,7 @@ static void test_compile_address(void **state) {
                         assert_int_equal(sd->n_elems, added);
                         total += added;
                 }
-                assert_true(total >= 3); /* private4, forbid_inet4, forbids/allows */
+                assert_true(total >= 3); /* private4, forbid_N_inet4, forbids/allows */
         }
         {
                 Ruleset *d = NULL;
@@ -398,19 +449,127 @@ static void test_multi_host_aliasing(void **state) {
         assert_true(has(vps2, "allow4", "192.0.2.13 . 172.20.0.12 . tcp . 5432"));
         /* rstudio (vps3) must not reach stores, but grafana on the same peer address may
          * reach postgres: the alias never blocks that flow... */
-        assert_false(has(vps2, "forbid4", "192.0.2.13 . 172.20.0.12 : jump forbid_2"));
-        assert_false(has(vps2, "forbid4", "192.0.2.13 . 172.20.0.13 : jump forbid_2"));
+        assert_false(has(vps2, "forbid_2_pair4", "192.0.2.13 . 172.20.0.12"));
+        assert_false(has(vps2, "forbid_2_pair4", "192.0.2.13 . 172.20.0.13"));
         /* ...while where no allowed flow shares the key the forbid still holds here. */
-        assert_true(has(vps2, "forbid4", "192.0.2.13 . 172.20.0.10 : jump forbid_2"));
-        assert_true(has(vps2, "forbid4", "192.0.2.13 . 172.20.0.11 : jump forbid_2"));
+        assert_true(has(vps2, "forbid_2_pair4", "192.0.2.13 . 172.20.0.10"));
+        assert_true(has(vps2, "forbid_2_pair4", "192.0.2.13 . 172.20.0.11"));
         assert_false(has(vps2, "public_ifaces", "\"eth1\""));
         assert_true(has(vps2, "private_ifaces", "\"eth1\""));
 
         /* On the source host the same forbid is precise: rstudio's own address. */
         vps3 = compile(p, e, "vps3");
-        assert_true(has(vps3, "forbid4", "172.21.0.16 . 192.0.2.12 : jump forbid_2"));
-        assert_false(has(vps3, "forbid4", "172.21.0.14 . 192.0.2.12 : jump forbid_2"));
+        assert_true(has(vps3, "forbid_2_pair4", "172.21.0.16 . 192.0.2.12"));
+        assert_false(has(vps3, "forbid_2_pair4", "172.21.0.14 . 192.0.2.12"));
         assert_int_equal(count(vps3, "allow4") > 0, true);
+}
+
+/* Docker-published ports open the host port only for a public port of a public service. */
+static void test_published_ports(void **state) {
+        _cleanup_(policy_freep) Policy *p = parse(variant_yaml);
+        _cleanup_(endpoints_freep) Endpoints *e = NULL;
+        _cleanup_(ruleset_freep) Ruleset *before = NULL, *r = NULL;
+
+        assert_int_equal(endpoints_new(&e), 0);
+        add(e, "gate", "172.30.0.2");
+        add(e, "ledger", "172.31.0.5");
+        before = compile(p, e, NULL);
+        assert_int_equal(count(before, "host_public"), 1);
+
+        /* gate publishes its public 8443/tcp on host port 443: open. */
+        assert_int_equal(endpoints_add_published(e, "gate", IPPROTO_TCP, 443, 8443), 0);
+        assert_int_equal(endpoints_add_published(e, "gate", IPPROTO_TCP, 443, 8443), 0); /* dup */
+        /* gate's 5353/udp is not public; 8443 is not declared for UDP: nothing opens. */
+        assert_int_equal(endpoints_add_published(e, "gate", IPPROTO_UDP, 5353, 5353), 0);
+        assert_int_equal(endpoints_add_published(e, "gate", IPPROTO_UDP, 8443, 8443), 0);
+        /* The classic failure: a private store published on the host. Never opened. */
+        assert_int_equal(endpoints_add_published(e, "ledger", IPPROTO_TCP, 7000, 7000), 0);
+        assert_int_equal(endpoints_add_published(e, "ledger", IPPROTO_TCP, 8443, 7000), 0);
+        /* A service the policy does not name is ignored by the compiler. */
+        assert_int_equal(endpoints_add_published(e, "stranger", IPPROTO_TCP, 9999, 8443), 0);
+        r = compile(p, e, NULL);
+        assert_true(has(r, "host_public", "tcp . 443"));
+        assert_true(has(r, "host_public", "tcp . 8443"));
+        assert_false(has(r, "host_public", "tcp . 7000"));
+        assert_false(has(r, "host_public", "udp . 5353"));
+        assert_false(has(r, "host_public", "udp . 8443"));
+        assert_false(has(r, "host_public", "tcp . 9999"));
+        assert_int_equal(count(r, "host_public"), 2);
+        /* Same shape as before: published ports change by nft_update(). */
+        assert_int_equal(r->n_sets, before->n_sets);
+        assert_int_equal(r->n_rules, before->n_rules);
+
+        assert_int_equal(endpoints_add_published(e, "gate", 1, 443, 8443), -EINVAL);
+        assert_int_equal(endpoints_add_published(e, "gate", IPPROTO_TCP, 0, 8443), -EINVAL);
+        assert_int_equal(endpoints_add_published(e, "gate", IPPROTO_TCP, 443, 0), -EINVAL);
+}
+
+/* Index of the n-th rule (from 0) of chain `name`, or SIZE_MAX. */
+static size_t nth_rule(const Ruleset *r, const char *name, size_t n) {
+        for (size_t i = 0; i < r->n_rules; i++)
+                if (streq(r->chains[r->rules[i].chain].name, name) && n-- == 0)
+                        return i;
+        return SIZE_MAX;
+}
+
+static bool has_chain(const Ruleset *r, const char *name) {
+        for (size_t i = 0; i < r->n_chains; i++)
+                if (streq(r->chains[i].name, name))
+                        return true;
+        return false;
+}
+
+/* Containment: sets in every ruleset, rules at the top of forward in enforce mode only. */
+static void test_containment(void **state) {
+        _cleanup_(policy_freep) Policy *ref = load(SRCDIR "/policies/ceredis.yaml");
+        _cleanup_(policy_freep) Policy *var = parse(variant_yaml); /* audit */
+        _cleanup_(endpoints_freep) Endpoints *e = reference_endpoints();
+        _cleanup_(ruleset_freep) Ruleset *r = compile(ref, e, NULL), *a = compile(var, NULL, NULL);
+        static const RulesetField fwd4[] = { RULESET_FIELD_SADDR4, RULESET_FIELD_DADDR4,
+                                             RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_DPORT };
+        static const RulesetField rev6[] = { RULESET_FIELD_DADDR6, RULESET_FIELD_SADDR6,
+                                             RULESET_FIELD_L4PROTO, RULESET_FIELD_TH_SPORT };
+        char prefix[128];
+
+        for (int audit = 0; audit <= 1; audit++) {
+                const Ruleset *x = audit ? a : r;
+                const RulesetSet *c4 = ruleset_find_set(x, "contain4"),
+                                 *c6 = ruleset_find_set(x, "contain6");
+
+                assert_non_null(c4);
+                assert_non_null(c6);
+                assert_true(c4->flags & RULESET_SET_TIMEOUT);
+                assert_int_equal(c4->n_elems, 0);
+                assert_int_equal(c4->n_key, 4);
+                assert_memory_equal(c4->key, fwd4, sizeof(fwd4));
+                assert_int_equal(c6->key_len, 40);
+        }
+        /* Enforce: the first four rules of forward, before ct state established. */
+        for (size_t i = 0; i < 4; i++) {
+                const RulesetRule *rule = &r->rules[nth_rule(r, "forward", i)];
+                const RulesetStmt *st = &rule->stmts[0];
+
+                assert_int_equal(rule->verdict, RULESET_VERDICT_JUMP);
+                assert_string_equal(r->chains[rule->target].name, "contain");
+                assert_int_equal(st->kind, RULESET_STMT_LOOKUP);
+                assert_string_equal(r->sets[st->set].name, i < 2 ? "contain4" : "contain6");
+                assert_int_equal(st->n_fields, i % 2 ? 4 : 0); /* replies: the reverse key */
+                if (i == 3)
+                        assert_memory_equal(st->fields, rev6, sizeof(rev6));
+        }
+        assert_int_equal(r->rules[nth_rule(r, "forward", 4)].stmts[0].kind,
+                         RULESET_STMT_CT_ESTABLISHED);
+        assert_int_equal(log_verdict(r, "contain", prefix, sizeof(prefix)), RULESET_VERDICT_DROP);
+        assert_string_equal(prefix, "ceredis:CONTAINED ");
+        /* Audit: no chain, no rule reads the sets. */
+        assert_false(has_chain(a, "contain"));
+        assert_int_equal(a->rules[nth_rule(a, "forward", 0)].stmts[0].kind,
+                         RULESET_STMT_CT_ESTABLISHED);
+        for (size_t i = 0; i < a->n_rules; i++)
+                for (size_t j = 0; j < a->rules[i].n_stmts; j++)
+                        if (a->rules[i].stmts[j].kind == RULESET_STMT_LOOKUP)
+                                assert_null(strstr(a->sets[a->rules[i].stmts[j].set].name,
+                                                   "contain"));
 }
 
 static void test_bad_forbid_id(void **state) {
@@ -472,6 +631,7 @@ static void test_nft_accepts_scripts(void **state) {
         add(ve, "gate", "172.30.0.2");
         add(ve, "ledger", "10.77.0.9");
         add(ve, "ledger", "fd00:31::5");
+        assert_int_equal(endpoints_add_published(ve, "gate", IPPROTO_TCP, 443, 8443), 0);
         {
                 _cleanup_(ruleset_freep) Ruleset *r = compile(ref, e, NULL);
                 check_script(r);
@@ -498,6 +658,8 @@ int main(void) {
                 cmocka_unit_test(test_forbid_net_first_wins),
                 cmocka_unit_test(test_compile_address),
                 cmocka_unit_test(test_multi_host_aliasing),
+                cmocka_unit_test(test_published_ports),
+                cmocka_unit_test(test_containment),
                 cmocka_unit_test(test_bad_forbid_id),
                 cmocka_unit_test(test_nft_accepts_scripts),
         };
