@@ -8,7 +8,14 @@
  * the first update, the median and 99th percentile of all updates, and the total for N.
  * Then the container-event fast path on the same ruleset: ruleset_compile_address() once (its
  * time is "delta_compile_us") and nft_update_elements() adding and deleting that delta N times
- * ("elem_*": first, median, p99, total).
+ * ("elem_*": first, median, p99, total). Then the same with the policy's RulesetIndex (built
+ * once, "index_us"; "delta_compile_indexed_us" is one indexed compilation) and, as the daemon
+ * would pay it per container event, N events that each compile their delta with the index AND
+ * send it, one batch per event, nothing coalesced ("event_*"). Last, a burst of N events for N
+ * different addresses (172.30.0.0/16) coalesced the way the daemon's rebuild timer coalesces
+ * them: N indexed compilations merged with ruleset_delta_merge() ("burst_compile_ms"), then ONE
+ * nft_update_elements() batch adding them all ("burst_add_ms") and one deleting them
+ * ("burst_del_ms").
  * It stops early once the updates have taken UPDATE_BUDGET_US in all (a slow update path must
  * not hold a benchmark run for minutes); "updates" says how many ran. Run as root; it enters
  * the given network namespace before opening any socket.
@@ -182,9 +189,103 @@ int main(int argc, char *argv[]) {
                 first = lat[0];
                 qsort(lat, m, sizeof(double), cmp_double);
                 printf("\"elem_updates\":%lu,\"delta_compile_us\":%.0f,\"elem_first_us\":%.1f,"
-                       "\"elem_median_us\":%.1f,\"elem_p99_us\":%.1f,\"elem_total_ms\":%.2f}\n",
+                       "\"elem_median_us\":%.1f,\"elem_p99_us\":%.1f,\"elem_total_ms\":%.2f,",
                        m, t_compile, first, lat[m / 2],
                        lat[(m * 99) / 100 < m ? (m * 99) / 100 : m - 1], total / 1e3);
+        }
+
+        /* Per event with the index: compile the delta, send it. */
+        {
+                _cleanup_(ruleset_index_freep) RulesetIndex *ix = NULL;
+                char err[512] = "";
+                unsigned long m = n_max;
+                double t_index, t_indexed = 0;
+
+                t0 = now_us();
+                r = ruleset_index_new(policy, NULL, &ix, err, sizeof(err));
+                t_index = now_us() - t0;
+                if (r < 0) {
+                        fprintf(stderr, "bench-nft-update: index: %s\n", err);
+                        return 2;
+                }
+                total = 0;
+                for (unsigned long i = 0; i < m; i++) {
+                        _cleanup_(ruleset_freep) Ruleset *delta = NULL;
+                        double t1;
+
+                        t0 = now_us();
+                        r = ruleset_compile_address(policy, ea, &(RulesetOptions) { .index = ix },
+                                                    argv[4], &addr, &delta, err, sizeof(err));
+                        t1 = now_us();
+                        if (r >= 0)
+                                r = nft_update_elements(nft, delta, i % 2 == 0, &nerr);
+                        lat[i] = now_us() - t0;
+                        if (r < 0) {
+                                fprintf(stderr, "bench-nft-update: event %lu: %s %s %s\n", i,
+                                        strerror(-r), err, nerr.what);
+                                return 2;
+                        }
+                        if (i == 0)
+                                t_indexed = t1 - t0;
+                        total += lat[i];
+                        if (total > UPDATE_BUDGET_US) {
+                                m = i + 1;
+                                break;
+                        }
+                }
+                first = lat[0];
+                qsort(lat, m, sizeof(double), cmp_double);
+                printf("\"index_us\":%.0f,\"delta_compile_indexed_us\":%.0f,\"event_updates\":%lu,"
+                       "\"event_first_us\":%.1f,\"event_median_us\":%.1f,\"event_p99_us\":%.1f,"
+                       "\"event_total_ms\":%.2f,",
+                       t_index, t_indexed, m, first, lat[m / 2],
+                       lat[(m * 99) / 100 < m ? (m * 99) / 100 : m - 1], total / 1e3);
+
+                /* The burst: N addresses, one batch. */
+                _cleanup_(ruleset_freep) Ruleset *burst = NULL;
+                double t_burst, t_add, t_del;
+                size_t n_elems = 0;
+
+                t0 = now_us();
+                for (unsigned long i = 0; i < n_max; i++) {
+                        _cleanup_(ruleset_freep) Ruleset *delta = NULL;
+                        PolicyCidr a = { .family = AF_INET, .prefix = 32 };
+
+                        a.addr.bytes[0] = 172;
+                        a.addr.bytes[1] = 30;
+                        a.addr.bytes[2] = (uint8_t) (i / 250);
+                        a.addr.bytes[3] = (uint8_t) (i % 250 + 1);
+                        r = ruleset_compile_address(policy, ea, &(RulesetOptions) { .index = ix },
+                                                    argv[4], &a, &delta, err, sizeof(err));
+                        if (r >= 0 && burst)
+                                r = ruleset_delta_merge(burst, delta);
+                        else if (r >= 0)
+                                burst = TAKE_PTR(delta);
+                        if (r < 0) {
+                                fprintf(stderr, "bench-nft-update: burst %lu: %s %s\n", i,
+                                        strerror(-r), err);
+                                return 2;
+                        }
+                }
+                t_burst = now_us() - t0;
+                for (size_t i = 0; i < burst->n_sets; i++)
+                        n_elems += burst->sets[i].n_elems;
+                t0 = now_us();
+                r = nft_update_elements(nft, burst, true, &nerr);
+                t_add = now_us() - t0;
+                if (r >= 0) {
+                        t0 = now_us();
+                        r = nft_update_elements(nft, burst, false, &nerr);
+                        t_del = now_us() - t0;
+                }
+                if (r < 0) {
+                        fprintf(stderr, "bench-nft-update: burst batch: %s %s\n", strerror(-r),
+                                nerr.what);
+                        return 2;
+                }
+                printf("\"burst_events\":%lu,\"burst_elements\":%zu,\"burst_compile_ms\":%.2f,"
+                       "\"burst_add_ms\":%.2f,\"burst_del_ms\":%.2f}\n",
+                       n_max, n_elems, t_burst / 1e3, t_add / 1e3, t_del / 1e3);
         }
         return 0;
 }

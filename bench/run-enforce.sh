@@ -116,4 +116,15 @@ printf '| the container-event fast path: `ruleset_compile_address()` + `nft_upda
         "$(field "$upd" elem_total_ms)" "$(field "$upd" elem_updates)"
 printf '| compiling the delta for the event (`ruleset_compile_address`) | %s µs | - |\n' \
         "$(field "$upd" delta_compile_us)"
+if [ -n "$(field "$upd" index_us 2>/dev/null)" ]; then
+        printf '| building the policy'"'"'s `RulesetIndex` (once per policy) | %s µs | - |\n' "$(field "$upd" index_us)"
+        printf '| compiling the delta with the index (`ruleset_compile_address`, first event) | %s µs | - |\n' \
+                "$(field "$upd" delta_compile_indexed_us)"
+        printf '| one container event, indexed compile + `nft_update_elements()` (one batch per event, not coalesced) | %s µs median, %s µs p99, %s µs first | %s ms for %s events |\n' \
+                "$(field "$upd" event_median_us)" "$(field "$upd" event_p99_us)" "$(field "$upd" event_first_us)" \
+                "$(field "$upd" event_total_ms)" "$(field "$upd" event_updates)"
+        printf '| a burst of %s events for %s addresses coalesced into one batch: indexed compiles + `ruleset_delta_merge()`, then one `nft_update_elements()` (%s elements) | - | %s ms compile + %s ms add (delete: %s ms) |\n' \
+                "$(field "$upd" burst_events)" "$(field "$upd" burst_events)" "$(field "$upd" burst_elements)" \
+                "$(field "$upd" burst_compile_ms)" "$(field "$upd" burst_add_ms)" "$(field "$upd" burst_del_ms)"
+fi
 awk -v m="$one_nft" 'BEGIN { printf "| `nft add/delete element` processes (6 runs) | %.2f ms median | ~%.0f ms (1,000 x median) |\n", m, m * 1000 }'

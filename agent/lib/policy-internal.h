@@ -16,7 +16,8 @@ typedef enum PNodeKind {
         PNODE_MAPPING,
 } PNodeKind;
 
-/* One YAML node. A mapping's children alternate key (always a scalar) and value. */
+/* One YAML node. A mapping's children alternate key (always a scalar) and value. Nodes,
+ * scalar bytes and child arrays all live in the tree's arena: they are never freed one by one. */
 typedef struct PNode {
         PNodeKind kind;
         PolicyPos pos;
@@ -25,14 +26,17 @@ typedef struct PNode {
         size_t length;
         struct PNode **children;
         size_t n_children;
-        size_t allocated;
 } PNode;
+
+/* A parsed document: the root node and the arena that holds every node. */
+typedef struct PTree PTree;
 
 /* Build the node tree of a single-document YAML text, enforcing every POLICY_MAX_* limit that
  * applies to raw YAML, refusing anchors, aliases, tags, duplicate and non-scalar keys. */
-int policy_yaml_parse(const void *data, size_t size, PNode **ret, PolicyError *error);
-void pnode_free(PNode *n);
-DEFINE_TRIVIAL_CLEANUP_FUNC(PNode *, pnode_free);
+int policy_yaml_parse(const void *data, size_t size, PTree **ret, PolicyError *error);
+const PNode *ptree_root(const PTree *t);
+void ptree_free(PTree *t);
+DEFINE_TRIVIAL_CLEANUP_FUNC(PTree *, ptree_free);
 
 /* Fill `error` and return -EINVAL: the one way every stage reports a refusal. */
 int policy_fail(PolicyError *error, PolicyPos pos, const char *format, ...) _printf_(3, 4);

@@ -26,28 +26,65 @@ int policy_fail(PolicyError *error, PolicyPos pos, const char *format, ...) {
         return -EINVAL;
 }
 
-void pnode_free(PNode *n) {
-        /* Iterative, so that freeing never recurses deeper than the parse did. */
-        PNode *stack[POLICY_MAX_DEPTH + 2];
-        size_t depth = 0;
+/* Every node, child array and scalar of a tree is carved from big chunks: a policy of 16k services
+ * has ~400k nodes, and one malloc (and free) per node and per scalar dominated parsing. */
+#define ARENA_CHUNK (64u * 1024u) /* below malloc's mmap threshold: freed chunks are reused */
 
-        if (!n)
-                return;
-        stack[depth++] = n;
-        while (depth > 0) {
-                PNode *top = stack[depth - 1];
+typedef struct ArenaChunk {
+        struct ArenaChunk *next;
+        size_t used, size;
+        uint64_t data[]; /* 8-byte aligned: nodes and pointer arrays are carved from it */
+} ArenaChunk;
 
-                if (top->n_children > 0) {
-                        PNode *child = top->children[--top->n_children];
-                        if (child)
-                                stack[depth++] = child;
-                        continue;
+struct PTree {
+        PNode *root;
+        ArenaChunk *chunks; /* the newest first; only it has room left */
+};
+
+static void *arena_alloc(PTree *t, size_t size) {
+        ArenaChunk *c = t->chunks;
+        void *p;
+
+        if (size > SIZE_MAX - 8)
+                return NULL;
+        size = (size + 7) & ~(size_t) 7;
+        if (!c || c->size - c->used < size) {
+                /* A large request gets a chunk of its own behind the current one, so the room
+                 * left in the current chunk is not wasted. */
+                size_t n = size > ARENA_CHUNK ? size : ARENA_CHUNK;
+
+                c = malloc(offsetof(ArenaChunk, data) + n);
+                if (!c)
+                        return NULL;
+                c->used = 0;
+                c->size = n;
+                if (n > ARENA_CHUNK && t->chunks) {
+                        c->next = t->chunks->next;
+                        t->chunks->next = c;
+                } else {
+                        c->next = t->chunks;
+                        t->chunks = c;
                 }
-                depth--;
-                free(top->children);
-                free(top->value);
-                free(top);
         }
+        p = (uint8_t *) c->data + c->used;
+        c->used += size;
+        return p;
+}
+
+const PNode *ptree_root(const PTree *t) {
+        return t->root;
+}
+
+void ptree_free(PTree *t) {
+        if (!t)
+                return;
+        while (t->chunks) {
+                ArenaChunk *next = t->chunks->next;
+
+                free(t->chunks);
+                t->chunks = next;
+        }
+        free(t);
 }
 
 static PolicyPos mark_pos(const yaml_mark_t *m) {
@@ -114,6 +151,18 @@ static int mapping_check_keys(const PNode *m, PolicyError *error) {
 
         if (n < 2)
                 return 0;
+        if (n <= 16) {
+                /* Keys are in file order: the first key equal to an earlier one is the duplicate
+                 * that comes first, and the earliest equal key is the one it repeats. */
+                for (size_t i = 1; i < n; i++)
+                        for (size_t j = 0; j < i; j++)
+                                if (streq(m->children[2 * i]->value, m->children[2 * j]->value)) {
+                                        dup = m->children[2 * i];
+                                        first = m->children[2 * j];
+                                        goto found;
+                                }
+                return 0;
+        }
         keys = malloc(n * sizeof(*keys));
         if (!keys)
                 return -ENOMEM;
@@ -130,45 +179,66 @@ static int mapping_check_keys(const PNode *m, PolicyError *error) {
                 } else
                         run = i;
         }
+found:
         if (dup)
                 return policy_fail(error, dup->pos, "duplicate key '%s' (first at %u:%u)", dup->value,
                                    first->pos.line, first->pos.column);
         return 0;
 }
 
-/* Attach a new node to the open collection on top of the stack. */
-static int attach(PNode *parent, PNode *child, PolicyError *error) {
-        int r;
-
-        if (parent->kind == PNODE_MAPPING && parent->n_children % 2 == 0 && child->kind != PNODE_SCALAR)
-                return policy_fail(error, child->pos, "expected a plain key, got a %s",
-                                   child->kind == PNODE_MAPPING ? "mapping" : "sequence");
-        r = ARRAY_GROW(parent->children, parent->allocated, parent->n_children + 1, POLICY_MAX_NODES);
-        if (r == -E2BIG)
-                return policy_fail(error, child->pos, "too many entries (limit %u)", POLICY_MAX_NODES);
-        if (r < 0)
-                return r;
-        parent->children[parent->n_children++] = child;
-        return 0;
-}
-
 typedef struct TreeBuilder {
-        PNode *root;
+        PTree *tree;
         PNode *stack[POLICY_MAX_DEPTH];
+        size_t stack_start[POLICY_MAX_DEPTH]; /* where each open collection's children begin */
         size_t depth;
+        /* Children of the open collections, innermost last; a collection's slice is copied to
+         * the arena at its end, with its exact size. */
+        PNode **pending;
+        size_t n_pending, allocated_pending;
         size_t n_nodes;
         unsigned n_documents;
         PolicyError *error;
 } TreeBuilder;
 
-static void tree_builder_done(TreeBuilder *b) {
-        /* Nodes on the stack are attached to the root (or are the root): freeing it is enough. */
-        pnode_free(b->root);
-        b->root = NULL;
+/* Attach a new node to the open collection on top of the stack. */
+static int attach(TreeBuilder *b, PNode *child) {
+        size_t n_children = b->n_pending - b->stack_start[b->depth - 1];
+        int r;
+
+        if (b->stack[b->depth - 1]->kind == PNODE_MAPPING && n_children % 2 == 0 &&
+            child->kind != PNODE_SCALAR)
+                return policy_fail(b->error, child->pos, "expected a plain key, got a %s",
+                                   child->kind == PNODE_MAPPING ? "mapping" : "sequence");
+        if (n_children + 1 > POLICY_MAX_NODES)
+                return policy_fail(b->error, child->pos, "too many entries (limit %u)", POLICY_MAX_NODES);
+        r = ARRAY_GROW(b->pending, b->allocated_pending, b->n_pending + 1, SIZE_MAX / sizeof(PNode *));
+        if (r < 0)
+                return -ENOMEM;
+        b->pending[b->n_pending++] = child;
+        return 0;
+}
+
+/* The collection on top of the stack is complete: give it its children. */
+static int close_collection(TreeBuilder *b) {
+        PNode *n = b->stack[b->depth - 1];
+        size_t start = b->stack_start[b->depth - 1];
+
+        n->n_children = b->n_pending - start;
+        if (n->n_children > 0) {
+                n->children = arena_alloc(b->tree, n->n_children * sizeof(PNode *));
+                if (!n->children)
+                        return -ENOMEM;
+                memcpy(n->children, b->pending + start, n->n_children * sizeof(PNode *));
+        }
+        b->n_pending = start;
+        b->depth--;
+        if (n->kind == PNODE_MAPPING)
+                return mapping_check_keys(n, b->error);
+        return 0;
 }
 
 static int tree_add(TreeBuilder *b, const yaml_event_t *ev) {
-        _cleanup_(pnode_freep) PNode *n = NULL;
+        PNode *n;
         PolicyPos pos = mark_pos(&ev->start_mark);
         const char *anchor = NULL, *tag = NULL;
         int r;
@@ -197,44 +267,50 @@ static int tree_add(TreeBuilder *b, const yaml_event_t *ev) {
                 return policy_fail(b->error, pos, "too many YAML nodes (limit %u)", POLICY_MAX_NODES);
         if (ev->type != YAML_SCALAR_EVENT && b->depth >= POLICY_MAX_DEPTH)
                 return policy_fail(b->error, pos, "nesting too deep (limit %u levels)", POLICY_MAX_DEPTH);
-
-        n = calloc(1, sizeof(*n));
-        if (!n)
-                return -ENOMEM;
-        n->pos = pos;
         if (ev->type == YAML_SCALAR_EVENT) {
                 if (ev->data.scalar.length > POLICY_MAX_SCALAR)
                         return policy_fail(b->error, pos, "scalar too long (%zu bytes, limit %u)",
                                            ev->data.scalar.length, POLICY_MAX_SCALAR);
                 if (memchr(ev->data.scalar.value, 0, ev->data.scalar.length))
                         return policy_fail(b->error, pos, "NUL character in a scalar");
+        }
+
+        n = arena_alloc(b->tree, sizeof(*n));
+        if (!n)
+                return -ENOMEM;
+        *n = (PNode) { .pos = pos };
+        if (ev->type == YAML_SCALAR_EVENT) {
                 n->kind = PNODE_SCALAR;
                 n->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
                 n->length = ev->data.scalar.length;
-                n->value = strndup((const char *) ev->data.scalar.value, n->length);
+                n->value = arena_alloc(b->tree, n->length + 1);
                 if (!n->value)
                         return -ENOMEM;
+                memcpy(n->value, ev->data.scalar.value, n->length);
+                n->value[n->length] = '\0';
         } else
                 n->kind = ev->type == YAML_MAPPING_START_EVENT ? PNODE_MAPPING : PNODE_SEQUENCE;
         b->n_nodes++;
 
         if (b->depth == 0) {
-                if (b->root)
+                if (b->tree->root)
                         return policy_fail(b->error, pos, "expected one YAML document with one root node");
-                b->root = n;
+                b->tree->root = n;
         } else {
-                r = attach(b->stack[b->depth - 1], n, b->error);
+                r = attach(b, n);
                 if (r < 0)
                         return r;
         }
-        if (n->kind != PNODE_SCALAR)
+        if (n->kind != PNODE_SCALAR) {
+                b->stack_start[b->depth] = b->n_pending;
                 b->stack[b->depth++] = n;
-        TAKE_PTR(n);
+        }
         return 0;
 }
 
-int policy_yaml_parse(const void *data, size_t size, PNode **ret, PolicyError *error) {
+int policy_yaml_parse(const void *data, size_t size, PTree **ret, PolicyError *error) {
         TreeBuilder b = { .error = error };
+        _cleanup_(ptree_freep) PTree *tree = NULL;
         yaml_parser_t parser;
         yaml_event_t ev;
         bool done = false;
@@ -243,6 +319,10 @@ int policy_yaml_parse(const void *data, size_t size, PNode **ret, PolicyError *e
         if (size > POLICY_MAX_FILE_SIZE)
                 return policy_fail(error, (PolicyPos) { 0, 0 }, "file too large (%zu bytes, limit %u)",
                                    size, POLICY_MAX_FILE_SIZE);
+        tree = calloc(1, sizeof(*tree));
+        if (!tree)
+                return -ENOMEM;
+        b.tree = tree;
         if (!yaml_parser_initialize(&parser))
                 return -ENOMEM;
         yaml_parser_set_input_string(&parser, data, size);
@@ -263,7 +343,7 @@ int policy_yaml_parse(const void *data, size_t size, PNode **ret, PolicyError *e
                                 r = policy_fail(error, pos, "expected a single YAML document, found a second one");
                         break;
                 case YAML_STREAM_END_EVENT:
-                        if (!b.root)
+                        if (!tree->root)
                                 r = policy_fail(error, pos, "empty policy: expected a mapping with version, hosts, zones and services");
                         done = true;
                         break;
@@ -282,9 +362,7 @@ int policy_yaml_parse(const void *data, size_t size, PNode **ret, PolicyError *e
                                 r = -EINVAL;
                                 break;
                         }
-                        if (b.stack[b.depth - 1]->kind == PNODE_MAPPING)
-                                r = mapping_check_keys(b.stack[b.depth - 1], error);
-                        b.depth--;
+                        r = close_collection(&b);
                         break;
                 default:
                         break;
@@ -292,10 +370,9 @@ int policy_yaml_parse(const void *data, size_t size, PNode **ret, PolicyError *e
                 yaml_event_delete(&ev);
         }
         yaml_parser_delete(&parser);
-        if (r < 0) {
-                tree_builder_done(&b);
+        free(b.pending);
+        if (r < 0)
                 return r;
-        }
-        *ret = TAKE_PTR(b.root);
+        *ret = TAKE_PTR(tree);
         return 0;
 }

@@ -80,14 +80,14 @@ void policy_free(Policy *p) {
 
 int policy_parse(const char *path, const void *data, size_t size, Policy **ret, PolicyError *ret_error) {
         _cleanup_(policy_freep) Policy *p = NULL;
-        _cleanup_(pnode_freep) PNode *root = NULL;
+        _cleanup_(ptree_freep) PTree *tree = NULL;
         PolicyError error = {};
         int r;
 
         if (!path || (!data && size > 0) || !ret)
                 return -EINVAL;
 
-        r = policy_yaml_parse(data ?: "", size, &root, &error);
+        r = policy_yaml_parse(data ?: "", size, &tree, &error);
         if (r < 0)
                 goto fail;
 
@@ -107,9 +107,11 @@ int policy_parse(const char *path, const void *data, size_t size, Policy **ret, 
                 goto fail;
         }
 
-        r = policy_build(path, root, p, &error);
+        r = policy_build(path, ptree_root(tree), p, &error);
         if (r < 0)
                 goto fail;
+        /* The model owns copies of everything it needs: drop the tree before validation. */
+        ptree_free(TAKE_PTR(tree));
         r = policy_validate(p, &error);
         if (r < 0)
                 goto fail;

@@ -53,7 +53,27 @@ typedef struct Compiler {
         /* The L3 forbids, in file order, with their chain and the indices of their sets. */
         CompiledForbid *forbids;
         size_t n_forbids, allocated_forbids;
+        const RulesetIndex *index; /* focus mode only, optional */
+        size_t focus_rank;         /* with an index: wide services that sort before the focus */
+        bool focus_wide;           /* ... and whether the focus is one of them */
 } Compiler;
+
+struct RulesetIndex {
+        const Policy *policy;
+        size_t host;
+        /* CSR: the flows naming service s (in from or to) are
+         * flows[flow_start[s]] .. flows[flow_start[s + 1] - 1], ascending. */
+        size_t *flow_start;
+        size_t *flows;
+        /* Services whose addresses come from the policy (cidr matches, peer hosts' services),
+         * ascending, and the flows naming any of them, ascending: a focus address can meet
+         * those in any flow's networks or aliases. */
+        size_t *wide;
+        size_t n_wide;
+        size_t *wide_flows;
+        size_t n_wide_flows;
+        const PolicyService **by_name; /* every service, sorted by name */
+};
 
 size_t ruleset_field_len(RulesetField f) {
         switch (f) {
@@ -783,13 +803,11 @@ static int compile_services(Compiler *c) {
                 bool aliased;
                 uint32_t origin;
 
-                if (!service_local(c, s))
+                if (!service_local(c, s) || delta_skip(c, s, SIZE_MAX))
                         continue;
                 k = origin_add(c->r, svc->pos, &origin, "service %s", svc->name);
                 if (k < 0)
                         return k;
-                if (delta_skip(c, s, SIZE_MAX))
-                        continue;
                 service_addresses(c, s, &addrs, &n_addrs, &aliased);
                 if (!service_public(c, s)) {
                         for (size_t a = 0; a < n_addrs; a++) {
@@ -896,14 +914,55 @@ static bool pair_allowed(const Compiler *c, const PolicyCidr *a, const PolicyCid
         return c->n_pairs > 0 && bsearch(key, c->pairs, c->n_pairs, 33, cmp_pair);
 }
 
+/* ruleset_compile_address(): whether flow `f` can give an element at all, i.e. names the focus
+ * service or a service whose addresses come from the policy. */
+static bool flow_involved(const Compiler *c, const PolicyFlow *f) {
+        for (size_t i = 0; i < f->from.n_services; i++)
+                if (f->from.services[i] == c->focus || service_wide(c, f->from.services[i]))
+                        return true;
+        for (size_t i = 0; i < f->to.n_services; i++)
+                if (f->to.services[i] == c->focus || service_wide(c, f->to.services[i]))
+                        return true;
+        return false;
+}
+
+/* The next flow to compile after `fi` (SIZE_MAX: start), or SIZE_MAX at the end. With an
+ * index in focus mode, only the flows naming the focus or a wide service, in file order. */
+static size_t flow_next(const Compiler *c, size_t fi, size_t *cursor_a, size_t *cursor_b) {
+        const RulesetIndex *ix = c->focus_addr ? c->index : NULL;
+        size_t next = fi == SIZE_MAX ? 0 : fi + 1;
+
+        if (!ix)
+                return next < c->policy->n_flows ? next : SIZE_MAX;
+        {
+                const size_t *a = ix->flows + ix->flow_start[c->focus];
+                size_t n_a = ix->flow_start[c->focus + 1] - ix->flow_start[c->focus];
+                size_t best = SIZE_MAX;
+
+                while (*cursor_a < n_a && a[*cursor_a] < next)
+                        (*cursor_a)++;
+                while (*cursor_b < ix->n_wide_flows && ix->wide_flows[*cursor_b] < next)
+                        (*cursor_b)++;
+                if (*cursor_a < n_a)
+                        best = a[*cursor_a];
+                if (*cursor_b < ix->n_wide_flows && ix->wide_flows[*cursor_b] < best)
+                        best = ix->wide_flows[*cursor_b];
+                return best;
+        }
+}
+
 static int compile_flows(Compiler *c) {
         const Policy *p = c->policy;
+        size_t cursor_a = 0, cursor_b = 0;
         int k;
 
-        for (size_t fi = 0; fi < p->n_flows; fi++) {
+        for (size_t fi = flow_next(c, SIZE_MAX, &cursor_a, &cursor_b); fi != SIZE_MAX;
+             fi = flow_next(c, fi, &cursor_a, &cursor_b)) {
                 const PolicyFlow *f = &p->flows[fi];
                 uint32_t origin;
 
+                if (c->focus_addr && !flow_involved(c, f))
+                        continue;
                 k = origin_add(c->r, f->pos, &origin, "flows[%zu]", fi);
                 if (k < 0)
                         return k;
@@ -1020,6 +1079,34 @@ static RulesetSet *forbid_set(Compiler *c, const CompiledForbid *cf, ForbidKind 
         return &c->r->sets[cf->sets[kind][net][family == AF_INET6]];
 }
 
+static bool sorted_contains(const size_t *a, size_t n, size_t x) {
+        size_t lo = 0, hi = n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (a[mid] == x)
+                        return true;
+                if (a[mid] < x)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return false;
+}
+
+/* Candidate `i` of the focus service and the index's wide services, ascending (the wide ones
+ * alone when the focus is one of them). */
+static size_t forbid_candidate(const Compiler *c, size_t i) {
+        const RulesetIndex *ix = c->index;
+
+        if (c->focus_wide || i < c->focus_rank)
+                return ix->wide[i];
+        if (i == c->focus_rank)
+                return c->focus;
+        return ix->wide[i - 1];
+}
+
 static int compile_forbids(Compiler *c, char *err, size_t err_size) {
         const Policy *p = c->policy;
         int k;
@@ -1065,13 +1152,29 @@ static int compile_forbids(Compiler *c, char *err, size_t err_size) {
                 k = forbid_declare_sets(c, fi, cf);
                 if (k < 0)
                         return k;
+                /* Focus mode with an index: whether `from` names the focus or a wide service;
+                 * if not, a `to` service that is neither gives nothing at all. */
+                bool from_involved = true;
+                if (c->focus_addr && c->index) {
+                        from_involved = sorted_contains(f->from.services, f->from.n_services, c->focus);
+                        for (size_t i = 0; i < c->index->n_wide && !from_involved; i++)
+                                from_involved = sorted_contains(f->from.services, f->from.n_services,
+                                                                c->index->wide[i]);
+                }
 
-                for (size_t ti = 0; ti < f->to.n_services; ti++) {
-                        size_t t = f->to.services[ti];
+                /* ...so then only the focus and the wide services of `to` are looked at. */
+                size_t n_to = from_involved ? f->to.n_services
+                                            : c->index->n_wide + !c->focus_wide;
+
+                for (size_t ti = 0; ti < n_to; ti++) {
+                        size_t t = from_involved ? f->to.services[ti] : forbid_candidate(c, ti);
                         const PolicyCidr *dst;
                         size_t n_dst;
                         bool dst_aliased;
 
+                        if (!from_involved &&
+                            !sorted_contains(f->to.services, f->to.n_services, t))
+                                continue;
                         service_addresses(c, t, &dst, &n_dst, &dst_aliased);
                         for (size_t d = 0; d < n_dst && !delta_skip(c, t, SIZE_MAX); d++) {
                                 KeyValue v[1] = { { .cidr = &dst[d] } };
@@ -1092,12 +1195,23 @@ static int compile_forbids(Compiler *c, char *err, size_t err_size) {
                                                 return k;
                                 }
                         }
-                        for (size_t si = 0; si < f->from.n_services; si++) {
-                                size_t s = f->from.services[si];
+                        /* Focus mode with an index, `t` neither the focus nor wide: only
+                         * the focus and the wide services of `from` can pair with it. */
+                        bool sparse = c->focus_addr && c->index && delta_skip(c, t, SIZE_MAX);
+                        size_t n_cand = sparse ? c->index->n_wide + !c->focus_wide : f->from.n_services;
+
+                        for (size_t si = 0; si < n_cand; si++) {
+                                size_t s;
                                 const PolicyCidr *src;
                                 size_t n_src;
                                 bool src_aliased;
 
+                                if (sparse) {
+                                        s = forbid_candidate(c, si);
+                                        if (!sorted_contains(f->from.services, f->from.n_services, s))
+                                                continue;
+                                } else
+                                        s = f->from.services[si];
                                 if ((!service_local(c, s) && !service_local(c, t)) ||
                                     delta_skip(c, s, t))
                                         continue;
@@ -1267,15 +1381,9 @@ static int compile_rules(Ruleset *r, const ChainIds *ch, const CompiledForbid *f
         return 0;
 }
 
-static int compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, ssize_t focus,
-                   const PolicyCidr *focus_addr, Ruleset **ret, char *err, size_t err_size) {
-        _cleanup_(ruleset_freep) Ruleset *r = NULL;
-        Compiler c = { .policy = p, .endpoints = e, .focus = (size_t) focus,
-                       .focus_addr = focus_addr };
-        ChainIds ch;
-        uint32_t origin;
+static int resolve_host(const Policy *p, const RulesetOptions *o, size_t *ret, char *err,
+                        size_t err_size) {
         const char *host = o ? o->host : NULL;
-        int k;
 
         if (host) {
                 ssize_t h = policy_find_host(p, host);
@@ -1284,13 +1392,147 @@ static int compile(const Policy *p, const Endpoints *e, const RulesetOptions *o,
                                  p->path ? p->path : "policy", host);
                         return -ENOENT;
                 }
-                c.host = (size_t) h;
+                *ret = (size_t) h;
         } else if (p->n_hosts == 1)
-                c.host = 0;
+                *ret = 0;
         else {
                 snprintf(err, err_size, "%s: the policy has %zu hosts: name the one to compile for",
                          p->path ? p->path : "policy", p->n_hosts);
                 return -ENOENT;
+        }
+        return 0;
+}
+
+static int cmp_service_name(const void *a, const void *b) {
+        return strcmp((*(const PolicyService *const *) a)->name,
+                      (*(const PolicyService *const *) b)->name);
+}
+
+static ssize_t index_find_service(const RulesetIndex *ix, const char *name) {
+        size_t lo = 0, hi = ix->policy->n_services;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                int d = strcmp(ix->by_name[mid]->name, name);
+
+                if (d == 0)
+                        return ix->by_name[mid] - ix->policy->services;
+                if (d < 0)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return -ENOENT;
+}
+
+void ruleset_index_free(RulesetIndex *ix) {
+        if (!ix)
+                return;
+        free(ix->flow_start);
+        free(ix->flows);
+        free(ix->wide);
+        free(ix->wide_flows);
+        free(ix->by_name);
+        free(ix);
+}
+
+int ruleset_index_new(const Policy *p, const RulesetOptions *o, RulesetIndex **ret, char *err,
+                      size_t err_size) {
+        _cleanup_(ruleset_index_freep) RulesetIndex *ix = NULL;
+        _cleanup_free_ size_t *last = NULL, *fill = NULL;
+        int k;
+
+        ix = calloc(1, sizeof(*ix));
+        if (!ix)
+                return -ENOMEM;
+        ix->policy = p;
+        k = resolve_host(p, o, &ix->host, err, err_size);
+        if (k < 0)
+                return k;
+        ix->flow_start = calloc(p->n_services + 1, sizeof(size_t));
+        ix->wide = calloc(p->n_services + 1, sizeof(size_t));
+        ix->wide_flows = calloc(p->n_flows + 1, sizeof(size_t));
+        ix->by_name = malloc((p->n_services + 1) * sizeof(*ix->by_name));
+        last = malloc((p->n_services + 1) * sizeof(size_t));
+        if (!ix->flow_start || !ix->wide || !ix->wide_flows || !ix->by_name || !last)
+                return -ENOMEM;
+        for (size_t s = 0; s < p->n_services; s++)
+                ix->by_name[s] = &p->services[s];
+        if (p->n_services > 0)
+                qsort(ix->by_name, p->n_services, sizeof(*ix->by_name), cmp_service_name);
+        for (size_t s = 0; s < p->n_services; s++) {
+                const PolicyService *svc = &p->services[s];
+
+                if (svc->match.kind == POLICY_MATCH_CIDR || svc->host != ix->host)
+                        ix->wide[ix->n_wide++] = s;
+        }
+
+        /* Two passes: count each service's flows into flow_start[s + 1] (a service in both
+         * from and to once: `last[s]` is the last flow that named s), then fill, with `fill[s]`
+         * the next free slot of s. */
+        for (int pass = 0; pass < 2; pass++) {
+                for (size_t s = 0; s < p->n_services; s++)
+                        last[s] = SIZE_MAX;
+                if (pass == 1) {
+                        for (size_t s = 0; s < p->n_services; s++)
+                                ix->flow_start[s + 1] += ix->flow_start[s];
+                        ix->flows = malloc((ix->flow_start[p->n_services] + 1) * sizeof(size_t));
+                        fill = malloc((p->n_services + 1) * sizeof(size_t));
+                        if (!ix->flows || !fill)
+                                return -ENOMEM;
+                        memcpy(fill, ix->flow_start, p->n_services * sizeof(size_t));
+                }
+                for (size_t fi = 0; fi < p->n_flows; fi++) {
+                        const PolicyFlow *f = &p->flows[fi];
+                        bool wide = false;
+
+                        for (int side = 0; side < 2; side++) {
+                                const PolicyEndpoint *ep = side ? &f->to : &f->from;
+
+                                for (size_t i = 0; i < ep->n_services; i++) {
+                                        size_t s = ep->services[i];
+
+                                        wide = wide || sorted_contains(ix->wide, ix->n_wide, s);
+                                        if (last[s] == fi)
+                                                continue;
+                                        last[s] = fi;
+                                        if (pass == 0)
+                                                ix->flow_start[s + 1]++;
+                                        else
+                                                ix->flows[fill[s]++] = fi;
+                                }
+                        }
+                        if (pass == 1 && wide)
+                                ix->wide_flows[ix->n_wide_flows++] = fi;
+                }
+        }
+        *ret = TAKE_PTR(ix);
+        return 0;
+}
+
+static int compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, ssize_t focus,
+                   const PolicyCidr *focus_addr, Ruleset **ret, char *err, size_t err_size) {
+        _cleanup_(ruleset_freep) Ruleset *r = NULL;
+        Compiler c = { .policy = p, .endpoints = e, .focus = (size_t) focus,
+                       .focus_addr = focus_addr };
+        ChainIds ch;
+        uint32_t origin;
+        int k;
+
+        k = resolve_host(p, o, &c.host, err, err_size);
+        if (k < 0)
+                return k;
+        if (focus_addr && o && o->index) {
+                const RulesetIndex *ix = o->index;
+
+                if (ix->policy != p || ix->host != c.host) {
+                        snprintf(err, err_size, "the ruleset index was built for another policy or host");
+                        return -EINVAL;
+                }
+                c.index = ix;
+                while (c.focus_rank < ix->n_wide && ix->wide[c.focus_rank] < c.focus)
+                        c.focus_rank++;
+                c.focus_wide = c.focus_rank < ix->n_wide && ix->wide[c.focus_rank] == c.focus;
         }
 
         r = calloc(1, sizeof(*r));
@@ -1354,6 +1596,47 @@ fail:
         return k;
 }
 
+int ruleset_delta_merge(Ruleset *into, const Ruleset *delta) {
+        size_t offset = into->n_origins;
+        int k;
+
+        if (into->n_sets != delta->n_sets)
+                return -ESTALE;
+        for (size_t i = 0; i < delta->n_sets; i++)
+                if (!streq(into->sets[i].name, delta->sets[i].name) ||
+                    into->sets[i].key_len != delta->sets[i].key_len ||
+                    into->sets[i].flags != delta->sets[i].flags)
+                        return -ESTALE;
+        if (delta->n_origins > UINT32_MAX - offset)
+                return -E2BIG;
+        /* Make room everywhere first, so that a failure leaves `into` as it was. */
+        k = ARRAY_GROW(into->origins, into->allocated_origins, offset + delta->n_origins,
+                       UINT32_MAX);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < delta->n_sets; i++) {
+                RulesetSet *s = &into->sets[i];
+
+                k = ARRAY_GROW(s->elems, s->allocated, s->n_elems + delta->sets[i].n_elems,
+                               RULESET_MAX_ELEMENTS);
+                if (k < 0)
+                        return k;
+        }
+        /* The origins keep their order after the ones already there, so each set stays
+         * grouped by origin. */
+        memcpy(into->origins + offset, delta->origins, delta->n_origins * sizeof(RulesetOrigin));
+        into->n_origins += delta->n_origins;
+        for (size_t i = 0; i < delta->n_sets; i++) {
+                RulesetSet *s = &into->sets[i];
+
+                for (size_t j = 0; j < delta->sets[i].n_elems; j++) {
+                        s->elems[s->n_elems] = delta->sets[i].elems[j];
+                        s->elems[s->n_elems++].origin += (uint32_t) offset;
+                }
+        }
+        return 0;
+}
+
 int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o, Ruleset **ret,
                     char *err, size_t err_size) {
         return compile(p, e, o, -1, NULL, ret, err, err_size);
@@ -1362,7 +1645,9 @@ int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o
 int ruleset_compile_address(const Policy *p, const Endpoints *e, const RulesetOptions *o,
                             const char *service, const PolicyCidr *addr, Ruleset **ret,
                             char *err, size_t err_size) {
-        ssize_t svc = policy_find_service(p, service);
+        /* Service names are unique: with an index of this very policy, a binary search. */
+        ssize_t svc = o && o->index && o->index->policy == p ? index_find_service(o->index, service)
+                                                              : policy_find_service(p, service);
 
         if (svc < 0) {
                 snprintf(err, err_size, "%s: no service \"%s\" in the policy",

@@ -59,12 +59,27 @@ int endpoints_load_json(Endpoints *e, const char *path, char *err, size_t err_si
 void endpoints_get(const Endpoints *e, const char *service, const PolicyCidr **ret,
                    size_t *ret_n);
 
+/* Which flows name which service, for one policy and one host: built once per policy
+ * (ruleset_index_new()) and reused by every ruleset_compile_address() of that policy, so that a
+ * container event costs the number of flows naming its service, not the number of flows. */
+typedef struct RulesetIndex RulesetIndex;
+
 typedef struct RulesetOptions {
         const char *host;     /* host name in the policy; NULL: the policy's only host */
         uint16_t nflog_group; /* 0: RULESET_NFLOG_GROUP_DEFAULT */
+        /* ruleset_compile_address() only, optional: an index built from the same policy with
+         * the same host (-EINVAL otherwise). Without one, every flow is looked at. */
+        const RulesetIndex *index;
 } RulesetOptions;
 
 typedef struct Ruleset Ruleset;
+
+/* Build the index of policy `p` for the host `o` names (see RulesetOptions.host). It points
+ * into `p`: free it before the policy. -ENOENT (with `err`) for an unknown host. */
+int ruleset_index_new(const Policy *p, const RulesetOptions *o, RulesetIndex **ret, char *err,
+                      size_t err_size);
+void ruleset_index_free(RulesetIndex *ix);
+DEFINE_TRIVIAL_CLEANUP_FUNC(RulesetIndex *, ruleset_index_free);
 
 /* Compile the policy for one host. Pure: no I/O. On failure fills `err` (what and where):
  * -ENOENT when the host is unknown or not named in a multi-host policy, -EINVAL when the
@@ -73,16 +88,24 @@ int ruleset_compile(const Policy *p, const Endpoints *e, const RulesetOptions *o
                     char *err, size_t err_size);
 /* Container events: compile only the set elements that address `addr` of service `service`
  * contributes, as ruleset_compile() would with that address added to `e` (`e` itself may or
- * may not hold it: give the old endpoints for a removal). Same chains, sets and origins as
+ * may not hold it: give the old endpoints for a removal). Same chains and sets as
  * ruleset_compile() of the same policy, no rules; its interval elements are concatenated
  * ranges only (the address paired with a network), never single-field ranges: a container
- * address is never a network. The cost is the number of policy entries naming the
- * service, not the size of the ruleset. Send the result with nft_update_elements(). Assumes
- * no other service of this host has the same address (Docker gives each container its own).
+ * address is never a network. Each element's origin names the same policy entry as in
+ * ruleset_compile(), but the delta holds only the origins of the entries it looked at, so
+ * origin indices differ. With o->index the cost is the number of flows naming the service
+ * (and those naming networks or peer hosts' services) plus the forbids' sizes, not the size of
+ * the ruleset. Send the result with nft_update_elements(). Assumes no other service of this
+ * host has the same address (Docker gives each container its own).
  * -ENOENT for an unknown service, -EINVAL for a network. */
 int ruleset_compile_address(const Policy *p, const Endpoints *e, const RulesetOptions *o,
                             const char *service, const PolicyCidr *addr, Ruleset **ret,
                             char *err, size_t err_size);
+/* Coalesced container events: append the elements (and their origins) of `delta`, another
+ * ruleset_compile_address() result of the same policy and host for a different address, to
+ * `into`, so that one nft_update_elements() sends a burst of events in ONE batch. -ESTALE when
+ * the two deltas do not have the same sets; `into` is unchanged on failure. */
+int ruleset_delta_merge(Ruleset *into, const Ruleset *delta);
 void ruleset_free(Ruleset *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ruleset *, ruleset_free);
 

@@ -464,6 +464,164 @@ static void test_multi_host_aliasing(void **state) {
         assert_int_equal(count(vps3, "allow4") > 0, true);
 }
 
+static char *format_delta(const Ruleset *r) {
+        char *buf = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&buf, &size);
+
+        assert_non_null(f);
+        assert_int_equal(ruleset_format_nft(r, f), 0);
+        assert_int_equal(fclose(f), 0);
+        return buf;
+}
+
+/* With a RulesetIndex, ruleset_compile_address() looks at far fewer entries but must give the
+ * very same delta: every service of every host (peer hosts' services and cidr matches are the
+ * cases the index must not miss), each address family. */
+static void check_index_same(const Policy *p, const Endpoints *e, const char *host) {
+        _cleanup_(ruleset_index_freep) RulesetIndex *ix = NULL;
+        RulesetOptions plain = { .host = host }, indexed = { .host = host };
+        static const char *const addrs[] = { "172.20.0.99", "10.77.0.20", "fd00:20::99" };
+        char err[256];
+        size_t n_nonempty = 0;
+
+        assert_int_equal(ruleset_index_new(p, &plain, &ix, err, sizeof(err)), 0);
+        indexed.index = ix;
+        for (size_t s = 0; s < p->n_services; s++)
+                for (size_t i = 0; i < ELEMENTSOF(addrs); i++) {
+                        _cleanup_(ruleset_freep) Ruleset *d1 = NULL, *d2 = NULL;
+                        _cleanup_free_ char *t1 = NULL, *t2 = NULL;
+                        PolicyCidr a;
+                        int k1, k2;
+
+                        assert_int_equal(policy_cidr_parse(addrs[i], &a), 0);
+                        k1 = ruleset_compile_address(p, e, &plain, p->services[s].name, &a, &d1,
+                                                     err, sizeof(err));
+                        k2 = ruleset_compile_address(p, e, &indexed, p->services[s].name, &a, &d2,
+                                                     err, sizeof(err));
+                        assert_int_equal(k1, k2);
+                        if (k1 < 0)
+                                continue;
+                        t1 = format_delta(d1);
+                        t2 = format_delta(d2);
+                        if (!streq(t1, t2))
+                                fail_msg("%s %s: the indexed delta differs:\n%s\n--\n%s",
+                                         p->services[s].name, addrs[i], t1, t2);
+                        for (size_t j = 0; j < d2->n_sets; j++)
+                                if (d2->sets[j].n_elems > 0) {
+                                        n_nonempty++;
+                                        break;
+                                }
+                }
+        assert_true(n_nonempty > 0);
+}
+
+static void test_compile_address_index(void **state) {
+        _cleanup_(policy_freep) Policy *multi = load(SRCDIR "/policies/ceredis-multi-vps.yaml");
+        _cleanup_(policy_freep) Policy *ref = load(SRCDIR "/policies/ceredis.yaml");
+        _cleanup_(policy_freep) Policy *cidr = parse(net_first_yaml);
+        _cleanup_(endpoints_freep) Endpoints *e = NULL, *ce = NULL;
+        _cleanup_(endpoints_freep) Endpoints *re = reference_endpoints();
+        _cleanup_(ruleset_index_freep) RulesetIndex *ix = NULL;
+        char err[256];
+
+        assert_int_equal(endpoints_new(&e), 0);
+        add(e, "pocketbase", "172.20.0.10");
+        add(e, "cass", "172.20.0.11");
+        add(e, "postgres", "172.20.0.12");
+        add(e, "grafana", "172.21.0.14");
+        add(e, "rstudio", "172.21.0.16");
+        for (size_t h = 0; h < multi->n_hosts; h++)
+                check_index_same(multi, e, multi->hosts[h].name);
+        check_index_same(ref, re, NULL);
+        assert_int_equal(endpoints_new(&ce), 0);
+        add(ce, "db", "172.20.0.5");
+        add(ce, "ai", "172.20.0.6");
+        check_index_same(cidr, ce, NULL);
+
+        /* An index of another policy or host is refused, not trusted. */
+        assert_int_equal(ruleset_index_new(multi, &(RulesetOptions) { .host = "vps1" }, &ix, err,
+                                           sizeof(err)),
+                         0);
+        {
+                Ruleset *d = NULL;
+                PolicyCidr a;
+                RulesetOptions o = { .host = "vps2", .index = ix };
+
+                assert_int_equal(policy_cidr_parse("172.20.0.99", &a), 0);
+                assert_int_equal(ruleset_compile_address(multi, e, &o, "cass", &a, &d, err,
+                                                         sizeof(err)),
+                                 -EINVAL);
+                assert_null(d);
+                o = (RulesetOptions) { .index = ix };
+                assert_int_equal(ruleset_compile_address(ref, re, &o, "postgres", &a, &d, err,
+                                                         sizeof(err)),
+                                 -EINVAL);
+                assert_null(d);
+        }
+        assert_int_equal(ruleset_index_new(multi, NULL, &ix, err, sizeof(err)), -ENOENT);
+}
+
+/* A burst of container events in one batch: merged deltas hold every element of each, with
+ * the origins that name their policy entries. */
+static void test_delta_merge(void **state) {
+        _cleanup_(policy_freep) Policy *ref = load(SRCDIR "/policies/ceredis.yaml");
+        _cleanup_(policy_freep) Policy *other = parse(net_first_yaml);
+        _cleanup_(endpoints_freep) Endpoints *e = reference_endpoints();
+        _cleanup_(ruleset_freep) Ruleset *a = NULL, *b = NULL, *o = NULL;
+        PolicyCidr x, y, z;
+        char err[256], buf[256];
+        size_t n_a = 0, n_b = 0, n_merged = 0;
+
+        assert_int_equal(policy_cidr_parse("172.18.0.200", &x), 0);
+        assert_int_equal(policy_cidr_parse("172.18.0.201", &y), 0);
+        assert_int_equal(ruleset_compile_address(ref, e, NULL, "postgres", &x, &a, err, sizeof(err)), 0);
+        assert_int_equal(ruleset_compile_address(ref, e, NULL, "ollama", &y, &b, err, sizeof(err)), 0);
+        for (size_t i = 0; i < a->n_sets; i++) {
+                n_a += a->sets[i].n_elems;
+                n_b += b->sets[i].n_elems;
+        }
+        assert_true(n_a > 0 && n_b > 0);
+        assert_int_equal(ruleset_delta_merge(a, b), 0);
+        for (size_t i = 0; i < a->n_sets; i++) {
+                const RulesetSet *s = &a->sets[i];
+
+                n_merged += s->n_elems;
+                /* Every element of b is there, with an origin naming the same entry. */
+                for (size_t j = 0; j < b->sets[i].n_elems; j++) {
+                        const RulesetElem *be = &b->sets[i].elems[j];
+                        bool found = false;
+
+                        assert_int_equal(ruleset_format_elem(b, &b->sets[i], be, buf, sizeof(buf)), 0);
+                        for (size_t k = 0; k < s->n_elems && !found; k++) {
+                                char mine[256];
+
+                                assert_int_equal(ruleset_format_elem(a, s, &s->elems[k], mine,
+                                                                     sizeof(mine)),
+                                                 0);
+                                found = streq(mine, buf) &&
+                                        streq(a->origins[s->elems[k].origin].what,
+                                              b->origins[be->origin].what);
+                        }
+                        if (!found)
+                                fail_msg("%s: %s lost in the merge", s->name, buf);
+                }
+                /* Still grouped by origin, as nft_update_elements() needs. */
+                for (size_t j = 1; j < s->n_elems; j++)
+                        assert_true(s->elems[j - 1].origin <= s->elems[j].origin);
+        }
+        assert_int_equal(n_merged, n_a + n_b);
+
+        /* A delta of another policy has other sets: refused, nothing changed. */
+        assert_int_equal(policy_cidr_parse("172.20.0.9", &z), 0);
+        assert_int_equal(ruleset_compile_address(other, NULL, NULL, "db", &z, &o, err, sizeof(err)), 0);
+        assert_int_equal(ruleset_delta_merge(a, o), -ESTALE);
+        n_merged = 0;
+        for (size_t i = 0; i < a->n_sets; i++)
+                n_merged += a->sets[i].n_elems;
+        assert_int_equal(n_merged, n_a + n_b);
+}
+
 /* Docker-published ports open the host port only for a public port of a public service. */
 static void test_published_ports(void **state) {
         _cleanup_(policy_freep) Policy *p = parse(variant_yaml);
@@ -657,6 +815,8 @@ int main(void) {
                 cmocka_unit_test(test_forbid_overlap_first_wins),
                 cmocka_unit_test(test_forbid_net_first_wins),
                 cmocka_unit_test(test_compile_address),
+                cmocka_unit_test(test_compile_address_index),
+                cmocka_unit_test(test_delta_merge),
                 cmocka_unit_test(test_multi_host_aliasing),
                 cmocka_unit_test(test_published_ports),
                 cmocka_unit_test(test_containment),
