@@ -9,6 +9,8 @@
 #include "ceredis.h"
 
 #include "daemon/daemon.h"
+#include "daemon/docker.h"
+#include "eventlog.h"
 
 #include <fcntl.h>
 #include <getopt.h>
@@ -34,8 +36,11 @@ static void help(void) {
                "  --netns NAME         enforce inside network namespace /run/netns/NAME\n"
                "  --state-dir DIR      state directory (default " STATE_DIR_DEFAULT ")\n"
                "  --nflog-group N      NFLOG group of the logging rules (default %u)\n"
-               "  --docker-host URL    Docker Engine API (default " DEFAULT_DOCKER_HOST ");\n"
-               "                       accepted for the Docker client, not used yet\n"
+               "  --docker-host URL    Docker Engine API, unix:///PATH (default " DEFAULT_DOCKER_HOST ");\n"
+               "                       service addresses follow its containers; `none` or\n"
+               "                       --endpoints turn Docker mode off\n"
+               "  --eventlog-key FILE  key of the tamper-evident event log (default\n"
+               "                       " EVENTLOG_KEY_PATH_DEFAULT ", created 0600 if missing)\n"
                "  --foreground         do not detach (implied under systemd)\n"
                "  --help, --version\n"
                "\n"
@@ -76,6 +81,7 @@ enum {
         OPT_STATE_DIR,
         OPT_NFLOG_GROUP,
         OPT_DOCKER_HOST,
+        OPT_EVENTLOG_KEY,
         OPT_FOREGROUND,
         OPT_HELP,
         OPT_VERSION,
@@ -90,6 +96,7 @@ static const struct option options[] = {
         { "state-dir", required_argument, NULL, OPT_STATE_DIR },
         { "nflog-group", required_argument, NULL, OPT_NFLOG_GROUP },
         { "docker-host", required_argument, NULL, OPT_DOCKER_HOST },
+        { "eventlog-key", required_argument, NULL, OPT_EVENTLOG_KEY },
         { "foreground", no_argument, NULL, OPT_FOREGROUND },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
@@ -110,6 +117,8 @@ static int set_option(Context *c, int opt, const char *value) {
                 return set_string(&c->state_dir, value);
         case OPT_DOCKER_HOST:
                 return set_string(&c->docker_host, value);
+        case OPT_EVENTLOG_KEY:
+                return set_string(&c->eventlog_key, value);
         case OPT_NFLOG_GROUP:
                 return parse_group(value, &c->nflog_group);
         default:
@@ -214,8 +223,28 @@ static int parse_argv(Context *c, int argc, char *argv[]) {
         }
         if ((!c->policy_path && (k = set_string(&c->policy_path, DEFAULT_POLICY)) < 0) ||
             (!c->state_dir && (k = set_string(&c->state_dir, STATE_DIR_DEFAULT)) < 0) ||
-            (!c->docker_host && (k = set_string(&c->docker_host, DEFAULT_DOCKER_HOST)) < 0))
+            (!c->docker_host && (k = set_string(&c->docker_host, DEFAULT_DOCKER_HOST)) < 0) ||
+            (!c->eventlog_key && (k = set_string(&c->eventlog_key, EVENTLOG_KEY_PATH_DEFAULT)) < 0))
                 return k;
+        /* Docker mode unless told otherwise: a static endpoints file is the other source of
+         * service addresses, and the two would fight. */
+        {
+                _cleanup_free_ char *path = NULL;
+
+                k = docker_client_socket_path(c->docker_host, &path);
+                if (k < 0) {
+                        log_error("invalid --docker-host %s: expected unix:///PATH or none",
+                                  c->docker_host);
+                        return k;
+                }
+                if (!path || c->endpoints_path) {
+                        if (path && seen[OPT_DOCKER_HOST - OPT_POLICY])
+                                log_warning("--endpoints given: not following Docker at %s",
+                                            c->docker_host);
+                        free(c->docker_host);
+                        c->docker_host = NULL;
+                }
+        }
         return 0;
 }
 
@@ -252,6 +281,10 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         if (si->ssi_signo == SIGHUP) {
                 (void) sd_notify(false, "RELOADING=1");
                 enforcer_reload(c);
+                if (c->watch) {
+                        (void) watch_set_host(c->watch, c->target.host);
+                        (void) watch_load(c->watch, c->policy_path, c->endpoints_path);
+                }
                 (void) sd_notify(false, "READY=1");
                 return 0;
         }
@@ -262,6 +295,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
 static int run(int argc, char *argv[]) {
         _cleanup_(context_done) Context c = {};
+        _cleanup_(watch_freep) Watch *watch = NULL; /* declared after c: freed before it */
         sigset_t mask;
         int k;
 
@@ -309,6 +343,21 @@ static int run(int argc, char *argv[]) {
         k = enforcer_attach(&c);
         if (k < 0)
                 goto fail;
+        k = docker_client_start(&c);
+        if (k < 0)
+                goto fail;
+        /* Watching never gates enforcing: a watcher that cannot start is logged, not fatal. */
+        k = watch_new(&(WatchConfig) { .event = c.event, .reporter = c.reporter, .nft = c.nft,
+                                       .state_dir = c.state_dir, .key_path = c.eventlog_key,
+                                       .host = c.target.host,
+                                       .nflog_group = c.nflog_group },
+                      &watch);
+        if (k < 0)
+                log_error("traffic watcher disabled: %s", strerror(-k));
+        else if (watch_load(watch, c.policy_path, c.endpoints_path) < 0)
+                watch_free(TAKE_PTR(watch));
+        else
+                c.watch = watch;
 
         (void) reporter_emit(c.reporter, "started",
                              json_pack("{s:s, s:s, s:s*}", "policy", c.policy_path, "policy_sha256",

@@ -14,6 +14,7 @@ static const CtlVerb verbs[] = {
         { "verify", verb_verify, "compare the live ruleset with the compiled policy" },
         { "disable", verb_disable, "remove the agent's tables, and nothing else" },
         { "journal", verb_journal, "verify the tamper-evident event log" },
+        { "violations", verb_violations, "list the violations in the event log (--since 10m)" },
 };
 
 static void usage(FILE *f) {

@@ -60,7 +60,7 @@ wait_for() {
 start_agent() {
         : >"$t/agent.out"
         bg "$agent" --policy "$policy" --netns "$NS" --endpoints "$endpoints" \
-                --state-dir "$state" --foreground "$@" >>"$t/agent.out" 2>>"$t/agent.err"
+                --state-dir "$state" --eventlog-key "$state/eventlog.key" --foreground "$@" >>"$t/agent.out" 2>>"$t/agent.err"
         agent_pid=$(ns_last_pid)
 }
 

@@ -122,35 +122,6 @@ static int parse_args(const char *verb, const char *usage, const char *allowed, 
         return 0;
 }
 
-static void json_print(json_t *o) {
-        if (!o) {
-                fprintf(stderr, "ceredisctl: cannot format the JSON answer\n");
-                return;
-        }
-        json_dumpf(o, stdout, JSON_COMPACT);
-        fputc('\n', stdout);
-        json_decref(o);
-}
-
-/* Enter the namespace (before any socket) and open nf_tables. */
-static int open_kernel(const char *verb, const char *netns, Nft **ret) {
-        int k;
-
-        if (netns) {
-                k = netns_enter(netns);
-                if (k < 0) {
-                        fprintf(stderr, "ceredisctl %s: cannot enter network namespace %s: %s\n",
-                                verb, netns, strerror(-k));
-                        return k;
-                }
-        }
-        k = nft_open(ret);
-        if (k < 0)
-                fprintf(stderr, "ceredisctl %s: cannot open a netlink socket to nf_tables: %s\n",
-                        verb, strerror(-k));
-        return k;
-}
-
 static int lock_state(const char *verb, const char *dir, int *ret_fd) {
         int k;
 
@@ -331,7 +302,7 @@ int verb_apply(int argc, char *argv[]) {
                 goto finish;
         }
 
-        k = open_kernel("apply", a.netns, &n);
+        k = ctl_open_kernel("apply", a.netns, &n);
         if (k < 0)
                 goto finish;
         k = netns_bridge_nf_enable();
@@ -400,7 +371,7 @@ int verb_apply(int argc, char *argv[]) {
         (void) state_blob_gc(a.state_dir);
 
         if (a.json)
-                json_print(json_pack("{s:s, s:s, s:s, s:s*, s:b, s:i}", "status", "applied", "policy", a.file,
+                ctl_json_print(json_pack("{s:s, s:s, s:s, s:s*, s:b, s:i}", "status", "applied", "policy", a.file,
                                      "policy_sha256", t.sha256, "host", t.host, "confirm",
                                      a.confirm > 0, "rollback_in", (int) a.confirm));
         else if (a.confirm)
@@ -434,7 +405,7 @@ int verb_confirm(int argc, char *argv[]) {
                 fprintf(stderr, "ceredisctl confirm: nothing to confirm: no apply is waiting for "
                         "confirmation (it may have been rolled back already)\n");
                 if (a.json)
-                        json_print(json_pack("{s:s}", "status", "nothing-pending"));
+                        ctl_json_print(json_pack("{s:s}", "status", "nothing-pending"));
                 return CTL_EXIT_FAIL;
         }
         if (k < 0 && k != -EBADMSG) {
@@ -446,7 +417,7 @@ int verb_confirm(int argc, char *argv[]) {
         (void) state_history_append(a.state_dir, "confirm", applied, NULL);
         (void) state_blob_gc(a.state_dir);
         if (a.json)
-                json_print(json_pack("{s:s, s:s*}", "status", "confirmed", "policy",
+                ctl_json_print(json_pack("{s:s, s:s*}", "status", "confirmed", "policy",
                                      applied ? applied->policy_path : NULL));
         else
                 printf("confirmed: %s stays applied\n",
@@ -476,7 +447,7 @@ int verb_verify(int argc, char *argv[]) {
                                                            ? "says the rules were disabled"
                                                            : "says nothing is applied");
                 if (a.json)
-                        json_print(json_pack("{s:s}", "status", "nothing-applied"));
+                        ctl_json_print(json_pack("{s:s}", "status", "nothing-applied"));
                 return CTL_EXIT_ERROR;
         }
         if (k < 0) {
@@ -489,7 +460,7 @@ int verb_verify(int argc, char *argv[]) {
                 fprintf(stderr, "ceredisctl verify: %s\n", err);
                 return CTL_EXIT_ERROR;
         }
-        k = open_kernel("verify", a.netns ? a.netns : rec->netns, &n);
+        k = ctl_open_kernel("verify", a.netns ? a.netns : rec->netns, &n);
         if (k < 0)
                 goto finish;
         k = nft_verify(n, t.ruleset, &diff);
@@ -498,7 +469,7 @@ int verb_verify(int argc, char *argv[]) {
                 goto finish;
         }
         if (a.json)
-                json_print(json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "status", k == 0 ? "same" : "drift", "policy",
+                ctl_json_print(json_pack("{s:s, s:s, s:s, s:s*, s:s*}", "status", k == 0 ? "same" : "drift", "policy",
                                      rec->policy_path, "policy_sha256", t.sha256, "host", t.host,
                                      "diff", k == 0 ? NULL : diff ? diff : "differs"));
         else if (k == 0)
@@ -534,7 +505,7 @@ int verb_disable(int argc, char *argv[]) {
                 return CTL_EXIT_ERROR;
         if (!a.netns)
                 a.netns = rec->netns;
-        if (open_kernel("disable", a.netns, &n) < 0)
+        if (ctl_open_kernel("disable", a.netns, &n) < 0)
                 return CTL_EXIT_ERROR;
 
         /* Record first, so that a running agent stands down instead of repairing. */
@@ -561,7 +532,7 @@ int verb_disable(int argc, char *argv[]) {
         (void) state_history_append(a.state_dir, "disable", rec,
                                     cancelled ? "cancelled a pending rollback" : NULL);
         if (a.json)
-                json_print(json_pack("{s:s, s:b}", "status", "disabled", "cancelled_rollback", cancelled));
+                ctl_json_print(json_pack("{s:s, s:b}", "status", "disabled", "cancelled_rollback", cancelled));
         else
                 printf("disabled: the agent's tables are removed%s; the host is not filtered by "
                        "CEREDIS until the next apply\n",

@@ -28,3 +28,16 @@ int verb_confirm(int argc, char *argv[]);
 int verb_verify(int argc, char *argv[]);
 int verb_disable(int argc, char *argv[]);
 int verb_journal(int argc, char *argv[]);
+int verb_violations(int argc, char *argv[]);
+
+/* Shared helpers (ctl-util.c); they print their own errors. */
+typedef struct json_t json_t;
+typedef struct Nft Nft;
+/* Print `o` compactly with a newline and drop the reference; NULL prints an error. */
+void ctl_json_print(json_t *o);
+/* Enter network namespace `netns` (NULL: stay) before any socket is opened. */
+int ctl_enter_netns(const char *verb, const char *netns);
+/* ctl_enter_netns(), then nft_open(). */
+int ctl_open_kernel(const char *verb, const char *netns, Nft **ret);
+/* "90s", "10m", "1h", "2d", "1w" -> microseconds. */
+int ctl_parse_duration(const char *s, uint64_t *ret_usec);

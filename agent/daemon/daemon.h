@@ -10,6 +10,7 @@
 #include "nft.h"
 #include "report.h"
 #include "state.h"
+#include "watch.h"
 
 #include <systemd/sd-event.h>
 
@@ -27,12 +28,15 @@ typedef struct Context {
         char *host;
         char *netns;
         char *state_dir;
+        char *eventlog_key; /* the event log's HMAC key (--eventlog-key) */
         char *docker_host;
         uint16_t nflog_group;
         bool foreground;
 
         sd_event *event;
         Reporter *reporter;
+        Watch *watch; /* the traffic watcher (watch.c); owned by run() */
+        struct Docker *docker; /* the Docker client (docker.c); NULL without Docker mode */
         Nft *nft;     /* requests: apply, verify */
         Nft *monitor; /* NFNLGRP_NFTABLES notifications */
         sd_event_source *monitor_source;

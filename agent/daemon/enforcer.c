@@ -11,6 +11,7 @@
 #include "ceredis.h"
 
 #include "daemon.h"
+#include "docker.h"
 #include "netns.h"
 
 #include <inttypes.h>
@@ -25,6 +26,7 @@ static uint64_t now_usec(void) {
 }
 
 void context_done(Context *c) {
+        docker_client_free(c->docker);
         sd_event_source_disable_unref(c->monitor_source);
         sd_event_source_disable_unref(c->verify_source);
         sd_event_source_disable_unref(c->periodic_source);
@@ -39,6 +41,7 @@ void context_done(Context *c) {
         free(c->host);
         free(c->netns);
         free(c->state_dir);
+        free(c->eventlog_key);
         free(c->docker_host);
         *c = (Context) {};
 }
@@ -94,6 +97,9 @@ static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage,
         k = state_record_save(c->state_dir, STATE_APPLIED, rec);
         if (k < 0)
                 goto fail_io;
+        /* Docker mode: the containers known now are part of the target. */
+        if (c->docker && docker_client_amend(c->docker, &t, err, err_size) < 0)
+                log_error("the reloaded policy is applied without Docker's containers: %s", err);
         k = nft_apply(c->nft, t.ruleset, &nerr);
         if (k < 0) {
                 if (old)
@@ -204,6 +210,9 @@ static void adopt_state(Context *c) {
                 c->disabled = true;
         } else {
                 k = enforce_compile_record(c->state_dir, rec, &t, &stage, err, sizeof(err));
+                if (k >= 0 && c->docker && docker_client_amend(c->docker, &t, err, sizeof(err)) < 0)
+                        log_error("following %s without Docker's containers: %s",
+                                  rec->policy_path, err);
                 if (k < 0) {
                         log_error("cannot follow the state directory: %s; keeping the current "
                                   "ruleset", err);
