@@ -15,6 +15,8 @@ static const CtlVerb verbs[] = {
         { "disable", verb_disable, "remove the agent's tables, and nothing else" },
         { "journal", verb_journal, "verify the tamper-evident event log" },
         { "violations", verb_violations, "list the violations in the event log (--since 10m)" },
+        { "audit", verb_audit, "check the nine controls and the CIS Docker items (exit 1 if one fails)" },
+        { "report", verb_report, "write a signed compliance report (json, md, html); report verify FILE" },
 };
 
 static void usage(FILE *f) {

@@ -29,6 +29,8 @@ int verb_verify(int argc, char *argv[]);
 int verb_disable(int argc, char *argv[]);
 int verb_journal(int argc, char *argv[]);
 int verb_violations(int argc, char *argv[]);
+int verb_audit(int argc, char *argv[]);
+int verb_report(int argc, char *argv[]);
 
 /* Shared helpers (ctl-util.c); they print their own errors. */
 typedef struct json_t json_t;
