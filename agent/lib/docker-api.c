@@ -573,7 +573,8 @@ int docker_container_copy(const DockerContainer *c, DockerContainer *ret) {
                 if (!n.attachments[i].network)
                         goto fail;
         }
-        memcpy(n.ports, c->ports, c->n_ports * sizeof(*n.ports));
+        if (c->n_ports > 0)
+                memcpy(n.ports, c->ports, c->n_ports * sizeof(*n.ports));
         n.n_ports = c->n_ports;
         *ret = n;
         return 0;
