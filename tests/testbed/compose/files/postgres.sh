@@ -15,6 +15,9 @@ bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n1)
 data=/var/lib/postgresql/data
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; }
 
+# `docker start` of a stopped container keeps its filesystem: the cluster and the socket lock
+# files of the previous run are still there (and their PIDs may now belong to someone else).
+rm -rf "$data" /run/postgresql/.s.PGSQL.*
 mkdir -p "$data" /run/postgresql
 chown postgres:postgres "$data" /run/postgresql
 as_pg "$bin/initdb" -D "$data" -U postgres -E UTF8 --locale=C \
