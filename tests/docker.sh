@@ -254,6 +254,16 @@ if [ "$late" -eq 0 ]; then
 else
         not_ok "restarted containers' new addresses are in the ruleset within one second" "$late late"
 fi
+# A restarted service may take seconds to listen again (PostgreSQL runs initdb at start): wait
+# for the port the testbed's readiness label names before probing, or "refused" would be the
+# service's start-up, not the agent.
+for id in "${ids[@]}"; do
+        port=$(dk inspect -f '{{index .Config.Labels "org.ceredis.testbed.wait-tcp"}}' "$id")
+        addr=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$id" | awk '{print $1}')
+        [ -n "$port" ] && [ -n "$addr" ] || continue
+        wait_for 600 ip netns exec "$TB_NS_VPS" timeout 1 bash -c "</dev/tcp/$addr/$port" ||
+                echo "# $addr:$port still not listening after 60 s"
+done
 if plan "$policy" moved; then
         if cmp -s "$work/ceredis.endpoints" "$work/moved.endpoints"; then
                 not_ok "containers got new addresses" "$(cat "$work/moved.endpoints")"
