@@ -259,10 +259,11 @@ fi
 # service's start-up, not the agent.
 for id in "${ids[@]}"; do
         port=$(dk inspect -f '{{index .Config.Labels "org.ceredis.testbed.wait-tcp"}}' "$id")
-        addr=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$id" | awk '{print $1}')
-        [ -n "$port" ] && [ -n "$addr" ] || continue
-        wait_for 600 ip netns exec "$TB_NS_VPS" timeout 1 bash -c "</dev/tcp/$addr/$port" ||
-                echo "# $addr:$port still not listening after 60 s"
+        pid=$(dk inspect -f '{{.State.Pid}}' "$id")
+        [ -n "$port" ] && [ "${pid:-0}" -gt 0 ] || continue
+        # From inside the container (127.0.0.1): the host itself is denied by the policy.
+        wait_for 600 nsenter --net=/proc/"$pid"/ns/net timeout 1 bash -c "</dev/tcp/127.0.0.1/$port" ||
+                echo "# container $id: port $port still not listening after 60 s"
 done
 if plan "$policy" moved; then
         if cmp -s "$work/ceredis.endpoints" "$work/moved.endpoints"; then
