@@ -91,6 +91,19 @@ agent_start() {
         wait_for 100 grep -q '"action":"connected"' "$work/agent.out"
 }
 
+# verify_matches WHAT: `ceredisctl verify` of the state dir, which in Docker mode must compile
+# the daemon's containers too (the inventory it saves), finds the live table as compiled.
+verify_matches() {
+        local out rc=0
+        out=$("$build/ceredisctl" verify --netns "$TB_NS_VPS" --state-dir "$work/state" 2>&1) || rc=$?
+        if [ "$rc" -eq 0 ] && [ -s "$work/state/inventory.json" ]; then
+                ok "$1: ceredisctl verify finds the live table as the daemon compiled it"
+        else
+                not_ok "$1: ceredisctl verify finds the live table as the daemon compiled it" \
+                        "exit $rc: $(printf '%s' "$out" | head -n 5)"
+        fi
+}
+
 wait_for() { # TENTHS CMD...: poll CMD every 0.1 s
         local n=$1 i
         shift
@@ -216,6 +229,19 @@ if plan "$policy" ceredis; then
 else
         not_ok "probe plan from the policy and Docker's inventory"
 fi
+verify_matches "Docker mode"
+"$build/ceredisctl" audit --json --state-dir "$work/state" --netns "$TB_NS_VPS" \
+        --docker-host "unix://$TB_DOCKER_SOCK" --key "$work/state/eventlog.key" >"$work/audit.json" 2>"$work/audit.err"
+net2=$("$PYTHON" -c '
+import json, sys
+print(next(c["status"] for c in json.load(open(sys.argv[1]))["controls"] if c["id"] == "NET-2"))' \
+        "$work/audit.json" 2>/dev/null)
+if [ "$net2" = pass ]; then
+        ok "Docker mode: audit's NET-2 (live ruleset = compiled) passes"
+else
+        not_ok "Docker mode: audit's NET-2 (live ruleset = compiled) passes" \
+                "got '$net2': $(head -c 600 "$work/audit.json") $(tail -n 3 "$work/audit.err")"
+fi
 expect_result "with the agent: PostgreSQL $TB_VPS_IP:$pg_port is closed to the Internet" blocked \
         "$(probe_from ip netns exec "$TB_NS_INET" -- "$TB_INET_IP" "$TB_VPS_IP" "$pg_port")"
 expect_result "with the agent: PostgreSQL [$TB_VPS_IP6]:$pg_port is closed to the Internet" blocked \
@@ -275,6 +301,8 @@ if plan "$policy" moved; then
 else
         not_ok "probe plan after new addresses"
 fi
+
+verify_matches "after new addresses"
 
 # Untrusted containers: reported, and closed both ways.
 n_untrusted=$(grep -c '"trust":"untrusted"' "$work/agent.out")
@@ -372,6 +400,7 @@ if agent_start "$vpolicy" "$TB_DOCKER_SOCK"; then
         if plan "$vpolicy" variant; then
                 ok "variant: probe plan ($(wc -l <"$work/variant.plan") connections)"
                 run_plan variant
+                verify_matches "variant"
         else
                 not_ok "variant: probe plan"
         fi

@@ -21,6 +21,7 @@
 #include "docker.h"
 #include "docker-api.h"
 #include "docker-match.h"
+#include "inventory.h"
 #include "policy.h"
 
 #include <arpa/inet.h>
@@ -502,6 +503,20 @@ const Endpoints *docker_client_endpoints(const Docker *d) {
         return d ? d->endpoints : NULL;
 }
 
+void docker_client_save_inventory(Docker *d) {
+        Context *c = d->ctx;
+        int k;
+
+        if (d->synced && d->endpoints && c->target.sha256[0])
+                k = inventory_save(c->state_dir, c->target.sha256, c->netns, d->endpoints);
+        else
+                k = inventory_remove(c->state_dir);
+        if (k < 0)
+                log_warning("%s/%s: cannot record Docker's containers (%s): `ceredisctl verify` "
+                            "will report them as drift",
+                            c->state_dir, STATE_INVENTORY, strerror(-k));
+}
+
 static json_t *container_addresses(const DockerContainer *c) {
         json_t *a = json_array();
         char buf[INET6_ADDRSTRLEN];
@@ -583,6 +598,7 @@ static void rebuild(Docker *d) {
         c->target.ruleset = TAKE_PTR(r);
         if (c->watch)
                 (void) watch_set_endpoints(c->watch, d->endpoints);
+        docker_client_save_inventory(d);
         t1 = now_usec();
         fields = json_pack("{s:s, s:I, s:I}", "by", "docker", "usec", (json_int_t) (t1 - t0),
                            "commit_nsec", (json_int_t) realtime_nsec());

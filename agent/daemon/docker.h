@@ -31,3 +31,7 @@ int docker_client_amend(Docker *d, EnforceTarget *t, char *err, size_t err_size)
 /* The service addresses built from Docker's inventory (NULL before the first sync), for the
  * watcher's flow → service map. Valid until the next inventory change. */
 const Endpoints *docker_client_endpoints(const Docker *d);
+/* Record the containers the current target was compiled with in the state directory
+ * (inventory.h), so that `ceredisctl verify` and `audit` compile what the daemon installed;
+ * before the first sync, remove a stale one. Call after the target changed. */
+void docker_client_save_inventory(Docker *d);

@@ -12,6 +12,7 @@
 
 #include "daemon.h"
 #include "docker.h"
+#include "inventory.h"
 #include "netns.h"
 
 #include <inttypes.h>
@@ -119,6 +120,8 @@ static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage,
         c->disabled = false;
         c->repair_failures = 0;
         c->next_repair = 0;
+        if (c->docker)
+                docker_client_save_inventory(c->docker);
         if (c->reporter)
                 (void) reporter_set_host(c->reporter, c->target.host);
         return 0;
@@ -140,6 +143,11 @@ int enforcer_start(Context *c) {
                 log_error("%s: cannot create the state directory: %s", c->state_dir, strerror(-k));
                 return 2;
         }
+        /* What a previous run learned from Docker describes its containers, not ours yet:
+         * until the first sync, verify compares with the policy alone. */
+        k = inventory_remove(c->state_dir);
+        if (k < 0)
+                log_warning("%s/%s: %s", c->state_dir, STATE_INVENTORY, strerror(-k));
         /* The namespace first: every socket opened below belongs to it. */
         if (c->netns) {
                 k = netns_enter(c->netns);
@@ -228,6 +236,8 @@ static void adopt_state(Context *c) {
                         enforce_target_done(&c->target);
                         c->target = t;
                         c->disabled = false;
+                        if (c->docker)
+                                docker_client_save_inventory(c->docker);
                         if (c->reporter)
                                 (void) reporter_set_host(c->reporter, c->target.host);
                 }

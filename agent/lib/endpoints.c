@@ -223,6 +223,14 @@ void endpoints_get(const Endpoints *e, const char *service, const PolicyCidr **r
         *ret_n = x ? x->n_addrs : 0;
 }
 
+size_t endpoints_n_services(const Endpoints *e) {
+        return e ? e->n_entries : 0;
+}
+
+const char *endpoints_service(const Endpoints *e, size_t i) {
+        return e && i < e->n_entries ? e->entries[i].service : NULL;
+}
+
 int endpoints_load_json(Endpoints *e, const char *path, char *err, size_t err_size) {
         json_error_t jerr;
         json_t *root, *list;

@@ -7,6 +7,7 @@
 #include "ceredis.h"
 
 #include "enforce.h"
+#include "inventory.h"
 #include "nft.h"
 #include "policy.h"
 
@@ -23,12 +24,15 @@ void enforce_target_done(EnforceTarget *t) {
         *t = (EnforceTarget) {};
 }
 
+/* `inventory` (taken, may be NULL) are endpoints already known, e.g. the daemon's Docker
+ * inventory; otherwise they come from the endpoints file, if any. */
 static int compile_bytes(const char *policy_name, const char *data, size_t size,
-                         const char *endpoints_load_path, const char *endpoints_name,
-                         const char *host, uint16_t nflog_group, EnforceTarget *ret,
-                         EnforceStage *ret_stage, char *err, size_t err_size) {
+                         Endpoints *inventory, const char *endpoints_load_path,
+                         const char *endpoints_name, const char *host, uint16_t nflog_group,
+                         EnforceTarget *ret, EnforceStage *ret_stage, char *err,
+                         size_t err_size) {
         _cleanup_(policy_freep) Policy *p = NULL;
-        _cleanup_(endpoints_freep) Endpoints *e = NULL;
+        _cleanup_(endpoints_freep) Endpoints *e = inventory;
         _cleanup_(ruleset_freep) Ruleset *r = NULL;
         _cleanup_free_ char *resolved = NULL;
         PolicyError perr = {};
@@ -42,7 +46,7 @@ static int compile_bytes(const char *policy_name, const char *data, size_t size,
                 policy_error_format(policy_name, &perr, err, err_size);
                 return k;
         }
-        k = endpoints_new(&e);
+        k = e ? 0 : endpoints_new(&e);
         if (k < 0) {
                 *ret_stage = ENFORCE_STAGE_IO;
                 snprintf(err, err_size, "%s", strerror(-k));
@@ -114,8 +118,8 @@ int enforce_compile_files(const char *policy_path, const char *endpoints_path, c
                 }
                 load_path = epath;
         }
-        k = compile_bytes(policy_path, data, size, load_path, endpoints_path, host, nflog_group,
-                          &t, ret_stage, err, err_size);
+        k = compile_bytes(policy_path, data, size, NULL, load_path, endpoints_path, host,
+                          nflog_group, &t, ret_stage, err, err_size);
         if (k < 0)
                 return k;
         if (state_dir) {
@@ -150,6 +154,7 @@ int enforce_compile_files(const char *policy_path, const char *endpoints_path, c
 int enforce_compile_record(const char *state_dir, const StateRecord *r, EnforceTarget *ret, EnforceStage *ret_stage, char *err,
                            size_t err_size) {
         _cleanup_free_ char *data = NULL;
+        _cleanup_(endpoints_freep) Endpoints *inventory = NULL;
         char epath[PATH_MAX];
         size_t size;
         int k;
@@ -169,7 +174,15 @@ int enforce_compile_record(const char *state_dir, const StateRecord *r, EnforceT
                          state_dir, r->policy_path, strerror(-k));
                 return k;
         }
-        return compile_bytes(r->policy_path, data, size,
+        /* Docker mode: the daemon's containers are part of what it installed. */
+        k = inventory_load(state_dir, r, &inventory);
+        if (k < 0 && k != -ENOENT) {
+                *ret_stage = ENFORCE_STAGE_IO;
+                snprintf(err, err_size, "%s/%s: %s", state_dir, STATE_INVENTORY,
+                         k == -EBADMSG ? "not an inventory written by the agent" : strerror(-k));
+                return k;
+        }
+        return compile_bytes(r->policy_path, data, size, TAKE_PTR(inventory),
                              r->endpoints_sha256[0] ? epath : NULL, r->endpoints_path, r->host,
                              r->nflog_group, ret, ret_stage, err, err_size);
 }

@@ -35,7 +35,8 @@ int enforce_compile_files(const char *policy_path, const char *endpoints_path, c
                           StateRecord **ret_record, EnforceStage *ret_stage, char *err,
                           size_t err_size);
 
-/* Recompile what an APPLIED record names, from its blobs in state_dir. */
+/* Recompile what an APPLIED record names, from its blobs in state_dir, with the daemon's
+ * Docker inventory when one was saved for this record (inventory.h). */
 int enforce_compile_record(const char *state_dir, const StateRecord *r, EnforceTarget *ret, EnforceStage *ret_stage, char *err,
                            size_t err_size);
 

@@ -58,6 +58,9 @@ int endpoints_load_json(Endpoints *e, const char *path, char *err, size_t err_si
 /* The addresses known for `service` (none: *ret_n = 0). The array belongs to `e`. */
 void endpoints_get(const Endpoints *e, const char *service, const PolicyCidr **ret,
                    size_t *ret_n);
+/* The services known, in the order they were first added: names i < endpoints_n_services(). */
+size_t endpoints_n_services(const Endpoints *e);
+const char *endpoints_service(const Endpoints *e, size_t i);
 
 /* Which flows name which service, for one policy and one host: built once per policy
  * (ruleset_index_new()) and reused by every ruleset_compile_address() of that policy, so that a
