@@ -5,6 +5,8 @@
 # callgrind against a bare pcap_next_ex loop over the same file (bench/bench-classify).
 #   header.pcap   20k TCP SYNs from 2k Internet addresses to PostgreSQL (header-only: the
 #                 flow is looked up or created and judged, no payload)
+#   established.pcap 20k ACKs on 200 allowed Internet -> proxy:443 flows (header-only, every
+#                 packet a flow-table hit)
 #   payload.pcap  5k Grafana -> PostgreSQL sessions (read-only flow): SYN, then a Query
 #                 message with a SELECT (first-payload inspection: the PostgreSQL decoder and
 #                 the SQL classifier run on every Query)
@@ -47,6 +49,11 @@ for i in range(5000):
     frames.append(frame(grafana, pg, 20000 + i, 5432, 0x02, 1000))
     frames.append(frame(grafana, pg, 20000 + i, 5432, 0x18, 1001, query))
 write("payload.pcap", frames)
+# Header-only packets of established flows: 200 Internet clients on the proxy's 443 (allowed,
+# no L7 decoder), 100 ACKs each, interleaved: a flow-table hit and a cached decision.
+proxy = [172, 18, 0, 2]
+write("established.pcap", [frame([198, 51, 100, i % 200], proxy, 30000 + i % 200, 443, 0x10, i)
+                           for i in range(20000)])
 write("empty.pcap", [])
 EOF
 
@@ -63,7 +70,7 @@ bare0=$(ir "$t/bare0.out" "$bin" bare "$t/empty.pcap")
 full0=$(ir "$t/full0.out" "$bin" classify "$t/empty.pcap" "$top/policies/ceredis.yaml" "$top/tests/data/endpoints.json")
 echo "| capture | packets | Ir/packet bare pcap_next_ex | Ir/packet with decode + flows + classify | added per packet |"
 echo "|---|---|---|---|---|"
-for cap in header payload; do
+for cap in header established payload; do
         n=$("$bin" bare "$t/$cap.pcap" | awk '{ print $2 }')
         bare=$(ir "$t/bare.out" "$bin" bare "$t/$cap.pcap")
         full=$(ir "$t/full.out" "$bin" classify "$t/$cap.pcap" "$top/policies/ceredis.yaml" \

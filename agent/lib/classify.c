@@ -18,7 +18,7 @@
 /* ---- Address -> service map */
 
 typedef struct MapEntry {
-        uint8_t addr[16];
+        uint64_t addr[2]; /* addr_words() */
         int32_t service; /* service index or FLOW_SERVICE_HOST; unused slot: used = false */
         uint8_t family;
         bool used;
@@ -29,22 +29,65 @@ typedef struct MapNet {
         int32_t service;
 } MapNet;
 
+/* The decision matrix: what classify_flow_start() says, computed once per (source endpoint,
+ * destination endpoint, destination port class), so that starting a flow costs two address
+ * lookups, a scan of the destination's few port keys and one index. Endpoints are the
+ * services plus the three FLOW_SERVICE_* (index service + MATRIX_SPECIALS). A destination's
+ * port keys are the ports that can change a decision: its own ports, and every port a `flows`
+ * entry names (both protocols, as that entry's port matches either); any other port of a
+ * protocol decides like every other one (classes 0: TCP, 1: UDP; key i is class 2 + i). */
+typedef struct MatrixCell {
+        int32_t forbid, write_forbid;
+        uint8_t decision; /* FlowDecision */
+        uint8_t l7;       /* FlowL7State */
+        uint8_t l7_protocol;
+        bool read_only;
+} MatrixCell;
+
+typedef struct MatrixDst {
+        size_t cell;      /* its class 0 within a source's row of cells */
+        size_t port;      /* its first key in ClassifyMap.ports */
+        size_t n_ports;
+} MatrixDst;
+
+#define MATRIX_SPECIALS 3 /* FLOW_SERVICE_HOST (-3) .. FLOW_SERVICE_UNKNOWN (-1) */
+#define MATRIX_OTHER_CLASSES 2
+/* Past this the matrix is not built (about 3 MiB) and flows are decided the slow way. */
+#define MATRIX_MAX_CELLS (256u * 1024u)
+
 struct ClassifyMap {
         MapEntry *exact; /* open addressing, a power of two, at most half full */
         size_t n_exact_slots;
         MapNet *nets;    /* networks, longest prefix first */
         size_t n_nets, allocated_nets;
+
+        const Policy *policy; /* the one the matrix was computed for */
+        MatrixCell *cells;    /* [source][row]; NULL: no matrix */
+        size_t n_endpoints, row;
+        MatrixDst *dsts;      /* [destination endpoint] */
+        uint32_t *ports;      /* port keys, (proto << 16) | port, sorted per destination */
+        size_t n_port_keys;
 };
 
 #define MAP_MAX_ADDRESSES (4u * 1024u * 1024u)
 
-static size_t addr_hash(int family, const uint8_t *a) {
-        uint64_t h = 1469598103934665603u ^ (uint64_t) family;
-        size_t n = family == AF_INET ? 4 : 16;
+/* An address as two words (IPv4 zero-extended): compared and hashed without memcmp() or a
+ * byte loop, the map lookup being on every new flow's path twice. */
+static inline void addr_words(int family, const uint8_t *a, uint64_t w[2]) {
+        if (family == AF_INET) {
+                uint32_t v;
+                memcpy(&v, a, sizeof(v));
+                w[0] = v;
+                w[1] = 0;
+        } else
+                memcpy(w, a, 16);
+}
 
-        for (size_t i = 0; i < n; i++)
-                h = (h ^ a[i]) * 1099511628211u;
-        return (size_t) (h ^ (h >> 29));
+static inline size_t addr_hash(int family, const uint64_t w[2]) {
+        uint64_t h = (w[0] ^ (uint64_t) family << 56) * 0x9e3779b97f4a7c15u;
+
+        h = (h ^ (h >> 29) ^ w[1]) * 0xff51afd7ed558ccdu;
+        return (size_t) (h ^ (h >> 32));
 }
 
 static bool cidr_is_host(const PolicyCidr *c) {
@@ -73,20 +116,24 @@ typedef struct MapSource {
 } MapSource;
 
 static int map_add_exact(ClassifyMap *m, const PolicyCidr *c, int32_t service) {
-        uint8_t a[16] = {};
+        uint64_t w[2];
         size_t i;
 
-        memcpy(a, c->addr.bytes, c->family == AF_INET ? 4 : 16);
-        for (i = addr_hash(c->family, a) & (m->n_exact_slots - 1);; i = (i + 1) & (m->n_exact_slots - 1)) {
+        addr_words(c->family, c->addr.bytes, w);
+        for (i = addr_hash(c->family, w) & (m->n_exact_slots - 1);; i = (i + 1) & (m->n_exact_slots - 1)) {
                 MapEntry *x = &m->exact[i];
 
                 if (!x->used)
                         break;
-                if (x->family == c->family && memcmp(x->addr, a, 16) == 0)
+                if (x->family == c->family && x->addr[0] == w[0] && x->addr[1] == w[1])
                         return 0; /* the first service to claim an address keeps it */
         }
-        m->exact[i] = (MapEntry) { .service = service, .family = (uint8_t) c->family, .used = true };
-        memcpy(m->exact[i].addr, a, 16);
+        m->exact[i] = (MapEntry) {
+                .addr = { w[0], w[1] },
+                .service = service,
+                .family = (uint8_t) c->family,
+                .used = true,
+        };
         return 0;
 }
 
@@ -103,6 +150,118 @@ static int net_cmp(const void *a, const void *b) {
         const MapNet *x = a, *y = b;
 
         return (int) y->cidr.prefix - (int) x->cidr.prefix;
+}
+
+static uint32_t port_key(uint8_t proto, uint16_t port) {
+        return (uint32_t) proto << 16 | port;
+}
+
+static int u32_cmp(const void *a, const void *b) {
+        uint32_t x = *(const uint32_t *) a, y = *(const uint32_t *) b;
+
+        return x < y ? -1 : x > y;
+}
+
+/* The port keys of destination endpoint `d` (sorted, unique) into `keys`, which has room
+ * for all of them; returns how many. */
+static size_t matrix_dst_ports(const Policy *p, size_t d, uint32_t *keys) {
+        size_t n = 0, u = 0;
+
+        if (d >= MATRIX_SPECIALS) {
+                const PolicyService *s = &p->services[d - MATRIX_SPECIALS];
+                for (size_t i = 0; i < s->n_ports; i++)
+                        keys[n++] = port_key(s->ports[i].proto, s->ports[i].port);
+        }
+        for (size_t i = 0; i < p->n_flows; i++)
+                if (p->flows[i].port >= 0) {
+                        keys[n++] = port_key(IPPROTO_TCP, (uint16_t) p->flows[i].port);
+                        keys[n++] = port_key(IPPROTO_UDP, (uint16_t) p->flows[i].port);
+                }
+        if (n > 1)
+                qsort(keys, n, sizeof(uint32_t), u32_cmp);
+        for (size_t i = 0; i < n; i++)
+                if (u == 0 || keys[u - 1] != keys[i])
+                        keys[u++] = keys[i];
+        return u;
+}
+
+/* A port of `proto` that is none of the keys: stands for every such port. */
+static uint16_t matrix_other_port(const uint32_t *keys, size_t n, uint8_t proto) {
+        uint16_t port = 1;
+
+        for (size_t i = 0; i < n; i++)
+                if (keys[i] == port_key(proto, port))
+                        port++; /* keys are sorted: the next one can only be port + 1 */
+        return port;
+}
+
+static int matrix_build(ClassifyMap *m, const Policy *p) {
+        size_t n_ep = p->n_services + MATRIX_SPECIALS, per_dst_max = 2 * p->n_flows + 1, row = 0, n_keys = 0;
+        _cleanup_free_ uint32_t *keys = NULL;
+        _cleanup_free_ MatrixDst *dsts = NULL;
+        _cleanup_free_ MatrixCell *cells = NULL;
+
+        for (size_t i = 0; i < p->n_services; i++)
+                if (2 * p->n_flows + p->services[i].n_ports > per_dst_max)
+                        per_dst_max = 2 * p->n_flows + p->services[i].n_ports;
+        /* The exact count needs the keys: bound it first so a huge policy costs nothing. */
+        if (n_ep > MATRIX_MAX_CELLS || per_dst_max > MATRIX_MAX_CELLS ||
+            n_ep * n_ep * MATRIX_OTHER_CLASSES > MATRIX_MAX_CELLS)
+                return 0;
+        dsts = calloc(n_ep, sizeof(MatrixDst));
+        keys = calloc(n_ep * per_dst_max, sizeof(uint32_t));
+        if (!dsts || !keys)
+                return -ENOMEM;
+        for (size_t d = 0; d < n_ep; d++) {
+                dsts[d] = (MatrixDst) { .cell = row, .port = n_keys };
+                dsts[d].n_ports = matrix_dst_ports(p, d, keys + n_keys);
+                n_keys += dsts[d].n_ports;
+                row += MATRIX_OTHER_CLASSES + dsts[d].n_ports;
+        }
+        if (row > MATRIX_MAX_CELLS / n_ep)
+                return 0;
+        cells = calloc(n_ep * row, sizeof(MatrixCell));
+        if (!cells)
+                return -ENOMEM;
+        for (size_t src = 0; src < n_ep; src++)
+                for (size_t d = 0; d < n_ep; d++) {
+                        const MatrixDst *x = &dsts[d];
+                        for (size_t c = 0; c < MATRIX_OTHER_CLASSES + x->n_ports; c++) {
+                                uint8_t proto = c == 0 ? IPPROTO_TCP : IPPROTO_UDP;
+                                uint16_t port;
+                                Flow f = {
+                                        .src_service = (int32_t) src - MATRIX_SPECIALS,
+                                        .dst_service = (int32_t) d - MATRIX_SPECIALS,
+                                };
+
+                                if (c < MATRIX_OTHER_CLASSES)
+                                        port = matrix_other_port(keys + x->port, x->n_ports, proto);
+                                else {
+                                        uint32_t key = keys[x->port + c - MATRIX_OTHER_CLASSES];
+                                        proto = (uint8_t) (key >> 16);
+                                        port = (uint16_t) key;
+                                }
+                                f.key.proto = proto;
+                                f.key.dport = port;
+                                classify_flow_start(p, &f);
+                                cells[src * row + x->cell + c] = (MatrixCell) {
+                                        .forbid = f.forbid,
+                                        .write_forbid = f.write_forbid,
+                                        .decision = (uint8_t) f.decision,
+                                        .l7 = (uint8_t) f.l7,
+                                        .l7_protocol = f.l7_protocol,
+                                        .read_only = f.read_only,
+                                };
+                        }
+                }
+        m->policy = p;
+        m->n_endpoints = n_ep;
+        m->row = row;
+        m->n_port_keys = n_keys;
+        m->dsts = TAKE_PTR(dsts);
+        m->ports = TAKE_PTR(keys);
+        m->cells = TAKE_PTR(cells);
+        return 0;
 }
 
 int classify_map_new(const Policy *p, const Endpoints *e, ClassifyMap **ret) {
@@ -155,6 +314,9 @@ int classify_map_new(const Policy *p, const Endpoints *e, ClassifyMap **ret) {
          * the same network claimed twice, which the policy validator refuses. */
         if (m->n_nets > 1)
                 qsort(m->nets, m->n_nets, sizeof(MapNet), net_cmp);
+        k = matrix_build(m, p);
+        if (k < 0)
+                return k;
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -164,6 +326,9 @@ void classify_map_free(ClassifyMap *m) {
                 return;
         free(m->exact);
         free(m->nets);
+        free(m->cells);
+        free(m->dsts);
+        free(m->ports);
         free(m);
 }
 
@@ -179,25 +344,26 @@ static bool addr_is_local(int family, const uint8_t *a) {
 }
 
 int32_t classify_map_lookup(const ClassifyMap *m, int family, const uint8_t addr[16]) {
-        uint8_t a[16] = {};
+        uint64_t w[2];
 
         if (family != AF_INET && family != AF_INET6)
                 return FLOW_SERVICE_UNKNOWN;
-        memcpy(a, addr, family == AF_INET ? 4 : 16);
+        /* Whatever follows an IPv4 address in `addr` does not matter: it is zero-extended. */
+        addr_words(family, addr, w);
         if (m && m->n_exact_slots)
-                for (size_t i = addr_hash(family, a) & (m->n_exact_slots - 1);;
+                for (size_t i = addr_hash(family, w) & (m->n_exact_slots - 1);;
                      i = (i + 1) & (m->n_exact_slots - 1)) {
                         const MapEntry *x = &m->exact[i];
 
                         if (!x->used)
                                 break;
-                        if (x->family == family && memcmp(x->addr, a, 16) == 0)
+                        if (x->addr[0] == w[0] && x->addr[1] == w[1] && x->family == family)
                                 return x->service;
                 }
         for (size_t i = 0; m && i < m->n_nets; i++)
-                if (cidr_contains(&m->nets[i].cidr, family, a))
+                if (cidr_contains(&m->nets[i].cidr, family, addr))
                         return m->nets[i].service;
-        return addr_is_local(family, a) ? FLOW_SERVICE_UNKNOWN : FLOW_SERVICE_INTERNET;
+        return addr_is_local(family, addr) ? FLOW_SERVICE_UNKNOWN : FLOW_SERVICE_INTERNET;
 }
 
 const char *classify_service_name(const Policy *p, int32_t service) {
@@ -305,6 +471,48 @@ void classify_flow_start(const Policy *p, Flow *f) {
                 f->l7 = FLOW_L7_ACTIVE;
 }
 
+void classify_map_flow_start(const ClassifyMap *m, const Policy *p, Flow *f) {
+        const MatrixDst *d;
+        const MatrixCell *x;
+        uint32_t key;
+        size_t c;
+
+        if (!m || !m->cells || m->policy != p || (f->key.proto != IPPROTO_TCP && f->key.proto != IPPROTO_UDP) ||
+            f->src_service < -MATRIX_SPECIALS || f->dst_service < -MATRIX_SPECIALS ||
+            (size_t) (f->src_service + MATRIX_SPECIALS) >= m->n_endpoints ||
+            (size_t) (f->dst_service + MATRIX_SPECIALS) >= m->n_endpoints) {
+                classify_flow_start(p, f);
+                return;
+        }
+        d = &m->dsts[f->dst_service + MATRIX_SPECIALS];
+        key = port_key(f->key.proto, f->key.dport);
+        c = f->key.proto == IPPROTO_TCP ? 0 : 1;
+        for (size_t lo = 0, hi = d->n_ports; lo < hi;) {
+                size_t mid = lo + (hi - lo) / 2;
+                uint32_t k = m->ports[d->port + mid];
+
+                if (k == key) {
+                        c = MATRIX_OTHER_CLASSES + mid;
+                        break;
+                }
+                if (k < key)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        x = &m->cells[(size_t) (f->src_service + MATRIX_SPECIALS) * m->row + d->cell + c];
+        f->decision = (FlowDecision) x->decision;
+        f->forbid = x->forbid;
+        f->write_forbid = x->write_forbid;
+        f->read_only = x->read_only;
+        f->l7 = (FlowL7State) x->l7;
+        f->l7_protocol = x->l7_protocol;
+}
+
+bool classify_map_has_matrix(const ClassifyMap *m) {
+        return m && m->cells;
+}
+
 /* ---- Verdicts */
 
 static void result_fill(ClassifyResult *r, const Policy *p, ClassifyVerdict v, int32_t src_service,
@@ -329,13 +537,27 @@ static void result_fill(ClassifyResult *r, const Policy *p, ClassifyVerdict v, i
         r->path[0] = 0;
 }
 
+/* event_set_string() into a rule buffer, without its UTF-8 walk for what it would copy
+ * unchanged anyway: a short ASCII string (every forbid id in practice). */
+static void rule_copy(char dst[static EVENT_MAX_RULE], const char *src) {
+        for (size_t i = 0; i < EVENT_MAX_RULE; i++) {
+                if ((unsigned char) src[i] >= 0x80)
+                        break;
+                if (src[i] == 0) {
+                        memcpy(dst, src, i + 1);
+                        return;
+                }
+        }
+        (void) event_set_string(dst, EVENT_MAX_RULE, src);
+}
+
 static void result_rule(ClassifyResult *r, const Policy *p, int32_t forbid, const char *rule) {
         if (forbid >= 0) {
                 r->forbid = forbid;
                 r->severity = p->forbids[forbid].severity;
                 rule = p->forbids[forbid].id;
         }
-        (void) event_set_string(r->rule, sizeof(r->rule), rule);
+        rule_copy(r->rule, rule);
 }
 
 /* A write seen at L7 on `f`: which violation it is, if any. */
@@ -424,18 +646,18 @@ void classify_packet(const Policy *p, const ClassifyMap *m, FlowTable *t, const 
                      uint64_t now_usec, ClassifyResult *ret) {
         FlowKey key;
         Flow *f;
+        bool created;
 
         ret->verdict = CLASSIFY_NOTHING;
         ret->l7 = false;
         if (!pkt->has_l4 || (pkt->l4proto != IPPROTO_TCP && pkt->l4proto != IPPROTO_UDP))
                 return;
         flow_key_from_packet(pkt, &key);
-        f = flow_lookup(t, &key, now_usec);
-        if (!f) {
-                f = flow_insert(t, &key, now_usec);
+        f = flow_get(t, &key, now_usec, &created);
+        if (created) {
                 f->src_service = classify_map_lookup(m, pkt->family, pkt->src);
                 f->dst_service = classify_map_lookup(m, pkt->family, pkt->dst);
-                classify_flow_start(p, f);
+                classify_map_flow_start(m, p, f);
                 /* A service answering from its own port is the other half of a flow that was
                  * judged in its own direction (a SYN-ACK, a reply datagram). */
                 if (f->src_service >= 0 && service_has_port(&p->services[f->src_service], pkt->l4proto, pkt->sport) &&
@@ -463,13 +685,21 @@ void classify_packet(const Policy *p, const ClassifyMap *m, FlowTable *t, const 
                 if (f->l7 != FLOW_L7_ACTIVE || pkt->payload_len == 0)
                         return;
         }
-        {
+        if (ret->verdict == CLASSIFY_NOTHING) {
+                /* Nothing to keep: the inspection only writes `ret` when it finds a write. */
+                if (f->l7_protocol == POLICY_L7_HTTP)
+                        inspect_http(p, f, pkt, ret);
+                else
+                        inspect_pgsql(p, f, pkt, ret);
+        } else {
+                /* A denied flow in audit mode: its L4 verdict stands unless L7 finds more. The
+                 * result is a few KiB, so it is copied only on this rare path. */
                 ClassifyResult l4 = *ret;
                 if (f->l7_protocol == POLICY_L7_HTTP)
                         inspect_http(p, f, pkt, ret);
                 else
                         inspect_pgsql(p, f, pkt, ret);
-                if (!ret->l7 && l4.verdict != CLASSIFY_NOTHING)
+                if (!ret->l7)
                         *ret = l4;
         }
 }

@@ -46,6 +46,13 @@ const char *classify_service_name(const Policy *p, int32_t service);
  * read_only, l7 and l7_protocol). */
 void classify_flow_start(const Policy *p, Flow *f);
 
+/* The same decision as classify_flow_start(), read from the matrix `m` precomputed for `p`
+ * (falls back to classify_flow_start() when `m` has none, was built for another policy, or
+ * the flow is neither TCP nor UDP). */
+void classify_map_flow_start(const ClassifyMap *m, const Policy *p, Flow *f);
+/* Whether `m` holds a decision matrix (it is not built past a size cap). */
+bool classify_map_has_matrix(const ClassifyMap *m);
+
 typedef enum ClassifyVerdict {
         CLASSIFY_NOTHING,
         CLASSIFY_DEFAULT_DENY,

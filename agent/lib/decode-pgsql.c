@@ -82,12 +82,24 @@ typedef struct Lexer {
         size_t pos;
 } Lexer;
 
+/* Character classes by table: the lexer asks on every byte of every query. */
+#define CC_IDENT_START 1u
+#define CC_IDENT 2u
+static const uint8_t char_class[256] = {
+        ['a' ... 'z'] = CC_IDENT_START | CC_IDENT,
+        ['A' ... 'Z'] = CC_IDENT_START | CC_IDENT,
+        ['_'] = CC_IDENT_START | CC_IDENT,
+        [0x80 ... 0xff] = CC_IDENT_START | CC_IDENT,
+        ['0' ... '9'] = CC_IDENT,
+        ['$'] = CC_IDENT,
+};
+
 static bool is_ident_start(unsigned char c) {
-        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+        return char_class[c] & CC_IDENT_START;
 }
 
 static bool is_ident_char(unsigned char c) {
-        return is_ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+        return char_class[c] & CC_IDENT;
 }
 
 static bool is_digit(unsigned char c) {
@@ -260,14 +272,29 @@ static bool word_upper(const char *s, size_t n, char *buf, size_t size) {
         return k == n;
 }
 
+/* The longest name in keyword_table: longer words are identifiers without a look. */
+#define KEYWORD_MAX_LEN 10u
+
+/* strcmp() of the word s[0..n) upper-cased against an upper-case name, without copying the
+ * word: most comparisons end at the first or second byte. */
+static int keyword_cmp(const char *s, size_t n, const char *name) {
+        for (size_t i = 0;; i++) {
+                unsigned char a = i < n ? (unsigned char) s[i] : 0, b = (unsigned char) name[i];
+
+                if (a >= 'a' && a <= 'z')
+                        a = (unsigned char) (a - 'a' + 'A');
+                if (a != b || b == 0)
+                        return (int) a - (int) b;
+        }
+}
+
 static Kw keyword_lookup(const char *s, size_t n) {
-        char buf[16];
-        if (n >= sizeof(buf) || !word_upper(s, n, buf, sizeof(buf)))
+        if (n > KEYWORD_MAX_LEN)
                 return KW_NONE;
         size_t lo = 0, hi = ELEMENTSOF(keyword_table);
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
-                int c = strcmp(buf, keyword_table[mid].name);
+                int c = keyword_cmp(s, n, keyword_table[mid].name);
                 if (c == 0)
                         return keyword_table[mid].kw;
                 if (c < 0)

@@ -107,6 +107,10 @@ Flow *flow_lookup(FlowTable *t, const FlowKey *key, uint64_t now_usec);
  * Never fails. */
 Flow *flow_insert(FlowTable *t, const FlowKey *key, uint64_t now_usec);
 
+/* flow_lookup(), else flow_insert(), hashing the key once; `*ret_new` says which. Never
+ * fails. */
+Flow *flow_get(FlowTable *t, const FlowKey *key, uint64_t now_usec, bool *ret_new);
+
 /* Drop one flow. */
 void flow_remove(FlowTable *t, Flow *f);
 
