@@ -200,6 +200,11 @@ int main(int argc, char *argv[]) {
                 char err[512] = "";
                 unsigned long m = n_max;
                 double t_index, t_indexed = 0;
+                _cleanup_free_ double *model = calloc(n_max, sizeof(double));
+                int verified;
+
+                if (!model)
+                        return 2;
 
                 t0 = now_us();
                 r = ruleset_index_new(policy, NULL, &ix, err, sizeof(err));
@@ -211,7 +216,7 @@ int main(int argc, char *argv[]) {
                 total = 0;
                 for (unsigned long i = 0; i < m; i++) {
                         _cleanup_(ruleset_freep) Ruleset *delta = NULL;
-                        double t1;
+                        double t1, t2;
 
                         t0 = now_us();
                         r = ruleset_compile_address(policy, ea, &(RulesetOptions) { .index = ix },
@@ -219,7 +224,13 @@ int main(int argc, char *argv[]) {
                         t1 = now_us();
                         if (r >= 0)
                                 r = nft_update_elements(nft, delta, i % 2 == 0, &nerr);
+                        /* What the daemon does next: patch its full ruleset the same way, so
+                         * that nft_verify() still compares with what the kernel holds. */
+                        t2 = now_us();
+                        if (r >= 0)
+                                r = ruleset_apply_delta(ra, delta, i % 2 == 0);
                         lat[i] = now_us() - t0;
+                        model[i] = lat[i] - (t2 - t0);
                         if (r < 0) {
                                 fprintf(stderr, "bench-nft-update: event %lu: %s %s %s\n", i,
                                         strerror(-r), err, nerr.what);
@@ -235,11 +246,16 @@ int main(int argc, char *argv[]) {
                 }
                 first = lat[0];
                 qsort(lat, m, sizeof(double), cmp_double);
+                qsort(model, m, sizeof(double), cmp_double);
+                /* An even number of events: the kernel and the patched model are back at A. */
+                verified = m % 2 == 0 ? nft_verify(nft, ra, NULL) : -EAGAIN;
                 printf("\"index_us\":%.0f,\"delta_compile_indexed_us\":%.0f,\"event_updates\":%lu,"
                        "\"event_first_us\":%.1f,\"event_median_us\":%.1f,\"event_p99_us\":%.1f,"
-                       "\"event_total_ms\":%.2f,",
+                       "\"event_total_ms\":%.2f,\"event_model_median_us\":%.1f,"
+                       "\"event_model_verified\":%s,",
                        t_index, t_indexed, m, first, lat[m / 2],
-                       lat[(m * 99) / 100 < m ? (m * 99) / 100 : m - 1], total / 1e3);
+                       lat[(m * 99) / 100 < m ? (m * 99) / 100 : m - 1], total / 1e3,
+                       model[m / 2], verified == 0 ? "true" : "false");
 
                 /* The burst: N addresses, one batch. */
                 _cleanup_(ruleset_freep) Ruleset *burst = NULL;

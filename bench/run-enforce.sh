@@ -120,9 +120,11 @@ if [ -n "$(field "$upd" index_us 2>/dev/null)" ]; then
         printf '| building the policy'"'"'s `RulesetIndex` (once per policy) | %s µs | - |\n' "$(field "$upd" index_us)"
         printf '| compiling the delta with the index (`ruleset_compile_address`, first event) | %s µs | - |\n' \
                 "$(field "$upd" delta_compile_indexed_us)"
-        printf '| one container event, indexed compile + `nft_update_elements()` (one batch per event, not coalesced) | %s µs median, %s µs p99, %s µs first | %s ms for %s events |\n' \
+        printf '| one container event as the daemon handles it: indexed compile + `nft_update_elements()` + `ruleset_apply_delta()` on its full ruleset (one batch per event, not coalesced) | %s µs median, %s µs p99, %s µs first | %s ms for %s events |\n' \
                 "$(field "$upd" event_median_us)" "$(field "$upd" event_p99_us)" "$(field "$upd" event_first_us)" \
                 "$(field "$upd" event_total_ms)" "$(field "$upd" event_updates)"
+        printf '| ... of which patching the full ruleset (`ruleset_apply_delta`); afterwards `nft_verify()` of it against the kernel: %s | %s µs median | - |\n' \
+                "$(field "$upd" event_model_verified | sed 's/True/equal/; s/False/DIFFERS/')" "$(field "$upd" event_model_median_us)"
         printf '| a burst of %s events for %s addresses coalesced into one batch: indexed compiles + `ruleset_delta_merge()`, then one `nft_update_elements()` (%s elements) | - | %s ms compile + %s ms add (delete: %s ms) |\n' \
                 "$(field "$upd" burst_events)" "$(field "$upd" burst_events)" "$(field "$upd" burst_elements)" \
                 "$(field "$upd" burst_compile_ms)" "$(field "$upd" burst_add_ms)" "$(field "$upd" burst_del_ms)"

@@ -109,6 +109,16 @@ int ruleset_compile_address(const Policy *p, const Endpoints *e, const RulesetOp
  * `into`, so that one nft_update_elements() sends a burst of events in ONE batch. -ESTALE when
  * the two deltas do not have the same sets; `into` is unchanged on failure. */
 int ruleset_delta_merge(Ruleset *into, const Ruleset *delta);
+/* Keep the full ruleset (what nft_verify() and nft_update() compare with) in step after
+ * nft_update_elements() sent `delta`: add (`add`) or remove its elements in `r`, a normalised
+ * ruleset_compile() result of the same policy and host. `r` then holds the elements
+ * ruleset_compile() would give with the address added or removed, each set still sorted by
+ * (origin, key) with origins naming the same entries (an entry `r` had no record for gets one
+ * at the end, so the indices can differ from a fresh compilation: nft_update() then resends
+ * those few elements, nothing worse). The cost is a binary search and a memmove per delta
+ * element and a scan of r's origins per delta origin, not a compilation. -ESTALE when the sets
+ * differ, -ENOENT when removing an element `r` does not hold; `r` is unchanged on failure. */
+int ruleset_apply_delta(Ruleset *r, const Ruleset *delta, bool add);
 void ruleset_free(Ruleset *r);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Ruleset *, ruleset_free);
 

@@ -53,6 +53,10 @@ static const char variant_yaml[] =
         "  - { id: X-SECOND, from: internet, to: { tag: secret }, severity: low, why: b }\n"
         "  - { id: X-WRITE, from: gate, to: archive, access: write, severity: low, why: c }\n";
 
+static int cmp_strp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
 static Policy *load(const char *path) {
         Policy *p = NULL;
         PolicyError e = {};
@@ -622,6 +626,214 @@ static void test_delta_merge(void **state) {
         assert_int_equal(n_merged, n_a + n_b);
 }
 
+/* Every element of `r` as "set|element|origin entry", sorted: what two rulesets must agree on
+ * whatever their origin indices. */
+static char *elements_text(const Ruleset *r) {
+        char **lines = NULL, *buf = NULL;
+        size_t n = 0, size = 0;
+        FILE *f;
+
+        for (size_t i = 0; i < r->n_sets; i++)
+                for (size_t j = 0; j < r->sets[i].n_elems; j++) {
+                        const RulesetSet *s = &r->sets[i];
+                        char e[256];
+
+                        assert_int_equal(ruleset_format_elem(r, s, &s->elems[j], e, sizeof(e)), 0);
+                        lines = realloc(lines, (n + 1) * sizeof(*lines));
+                        assert_non_null(lines);
+                        assert_true(asprintf(&lines[n++], "%s|%s|%s", s->name, e,
+                                             r->origins[s->elems[j].origin].what) > 0);
+                }
+        qsort(lines, n, sizeof(*lines), cmp_strp);
+        f = open_memstream(&buf, &size);
+        assert_non_null(f);
+        for (size_t i = 0; i < n; i++) {
+                fprintf(f, "%s\n", lines[i]);
+                free(lines[i]);
+        }
+        free(lines);
+        assert_int_equal(fclose(f), 0);
+        return buf;
+}
+
+/* Normalised order, which nft_update()'s one-pass diff relies on. */
+static void check_sorted(const Ruleset *r) {
+        for (size_t i = 0; i < r->n_sets; i++) {
+                const RulesetSet *s = &r->sets[i];
+
+                for (size_t j = 1; j < s->n_elems; j++) {
+                        const RulesetElem *a = &s->elems[j - 1], *b = &s->elems[j];
+                        int d = a->origin != b->origin ? (a->origin < b->origin ? -1 : 1)
+                                                       : memcmp(a->key, b->key, s->key_len);
+
+                        if (d == 0 && (s->flags & RULESET_SET_INTERVAL))
+                                d = memcmp(a->key_end, b->key_end, s->key_len);
+                        if (d >= 0)
+                                fail_msg("%s: elements %zu and %zu out of order", s->name, j - 1, j);
+                }
+        }
+}
+
+/* The daemon's container path: a full ruleset patched with a delta holds what a fresh
+ * compilation with the address holds (elements and the entries they come from), stays
+ * sorted, and removing the same delta gives the original back. Every service of the
+ * reference, cidr and multi-host policies, both families. */
+static void check_apply_delta(const Policy *p, void (*fill)(Endpoints *e), const char *host) {
+        static const char *const addrs[] = { "172.20.0.99", "fd00:20::99" };
+        _cleanup_(endpoints_freep) Endpoints *e = NULL;
+        _cleanup_(ruleset_freep) Ruleset *base = NULL;
+        _cleanup_free_ char *base_text = NULL;
+        RulesetOptions o = { .host = host };
+        size_t n_changed = 0;
+        char err[256];
+
+        assert_int_equal(endpoints_new(&e), 0);
+        fill(e);
+        base = compile(p, e, host);
+        base_text = elements_text(base);
+        for (size_t s = 0; s < p->n_services; s++)
+                for (size_t i = 0; i < ELEMENTSOF(addrs); i++) {
+                        _cleanup_(endpoints_freep) Endpoints *e2 = NULL;
+                        _cleanup_(ruleset_freep) Ruleset *want = NULL, *d = NULL, *patched = NULL;
+                        _cleanup_free_ char *t_want = NULL, *t_got = NULL, *t_back = NULL;
+                        PolicyCidr a;
+
+                        if (p->services[s].match.kind == POLICY_MATCH_CIDR)
+                                continue;
+                        assert_int_equal(policy_cidr_parse(addrs[i], &a), 0);
+                        assert_int_equal(endpoints_new(&e2), 0);
+                        fill(e2);
+                        assert_int_equal(endpoints_add(e2, p->services[s].name, &a), 0);
+                        want = compile(p, e2, host);
+                        assert_int_equal(ruleset_compile_address(p, e, &o, p->services[s].name,
+                                                                 &a, &d, err, sizeof(err)),
+                                         0);
+                        patched = compile(p, e, host);
+                        assert_int_equal(ruleset_apply_delta(patched, d, true), 0);
+                        check_sorted(patched);
+                        t_want = elements_text(want);
+                        t_got = elements_text(patched);
+                        if (!streq(t_want, t_got))
+                                fail_msg("%s %s: patched differs from compiled:\n%s\n--\n%s",
+                                         p->services[s].name, addrs[i], t_want, t_got);
+                        if (!streq(t_got, base_text))
+                                n_changed++;
+                        /* The same event twice changes nothing more. */
+                        assert_int_equal(ruleset_apply_delta(patched, d, true), 0);
+                        free(t_got);
+                        t_got = elements_text(patched);
+                        assert_string_equal(t_got, t_want);
+                        /* And the container going away gives the original back. */
+                        assert_int_equal(ruleset_apply_delta(patched, d, false), 0);
+                        check_sorted(patched);
+                        t_back = elements_text(patched);
+                        assert_string_equal(t_back, base_text);
+                        /* Removing what is not there fails and changes nothing. */
+                        if (!streq(t_want, base_text)) {
+                                assert_int_equal(ruleset_apply_delta(patched, d, false), -ENOENT);
+                                free(t_back);
+                                t_back = elements_text(patched);
+                                assert_string_equal(t_back, base_text);
+                        }
+                }
+        assert_true(n_changed > 0);
+}
+
+static void fill_reference(Endpoints *e) {
+        char err[256];
+
+        assert_int_equal(endpoints_load_json(e, SRCDIR "/tests/ruleset/endpoints-ceredis.json",
+                                             err, sizeof(err)),
+                         0);
+}
+
+static void fill_cidr(Endpoints *e) {
+        add(e, "db", "172.20.0.5");
+        add(e, "ai", "172.20.0.6");
+}
+
+static void fill_multi(Endpoints *e) {
+        add(e, "pocketbase", "172.20.0.10");
+        add(e, "cass", "172.20.0.11");
+        add(e, "postgres", "172.20.0.12");
+        add(e, "grafana", "172.21.0.14");
+        add(e, "rstudio", "172.21.0.16");
+}
+
+static void test_apply_delta(void **state) {
+        _cleanup_(policy_freep) Policy *ref = load(SRCDIR "/policies/ceredis.yaml");
+        _cleanup_(policy_freep) Policy *multi = load(SRCDIR "/policies/ceredis-multi-vps.yaml");
+        _cleanup_(policy_freep) Policy *cidr = parse(net_first_yaml);
+        _cleanup_(ruleset_freep) Ruleset *r = NULL, *d = NULL;
+        PolicyCidr a;
+        char err[256];
+
+        check_apply_delta(ref, fill_reference, NULL);
+        check_apply_delta(cidr, fill_cidr, NULL);
+        for (size_t h = 0; h < multi->n_hosts; h++)
+                check_apply_delta(multi, fill_multi, multi->hosts[h].name);
+
+        /* A burst, as the daemon sends it: one address more for every service, each compiled
+         * against the endpoints holding the ones before it and merged into one delta (many
+         * origins: the hashed origin map; elements two events share: kept once). */
+        {
+                _cleanup_(endpoints_freep) Endpoints *base = NULL, *w = NULL, *all = NULL;
+                _cleanup_(ruleset_freep) Ruleset *burst = NULL, *patched = NULL, *want = NULL;
+                _cleanup_free_ char *t_want = NULL, *t_got = NULL, *t_base = NULL, *t_back = NULL;
+                char addr[64];
+
+                assert_int_equal(endpoints_new(&base), 0);
+                fill_reference(base);
+                assert_int_equal(endpoints_new(&w), 0);
+                fill_reference(w);
+                assert_int_equal(endpoints_new(&all), 0);
+                fill_reference(all);
+                for (size_t s = 0; s < ref->n_services; s++) {
+                        _cleanup_(ruleset_freep) Ruleset *one = NULL;
+
+                        if (ref->services[s].match.kind == POLICY_MATCH_CIDR)
+                                continue;
+                        for (int v6 = 0; v6 < 2; v6++) {
+                                snprintf(addr, sizeof(addr), v6 ? "fd00:20::1:%zx" : "172.20.1.%zu",
+                                         s + 1);
+                                assert_int_equal(policy_cidr_parse(addr, &a), 0);
+                                assert_int_equal(ruleset_compile_address(ref, w, NULL,
+                                                                         ref->services[s].name, &a,
+                                                                         &one, err, sizeof(err)),
+                                                 0);
+                                if (!burst)
+                                        burst = TAKE_PTR(one);
+                                else {
+                                        assert_int_equal(ruleset_delta_merge(burst, one), 0);
+                                        ruleset_free(TAKE_PTR(one));
+                                }
+                                assert_int_equal(endpoints_add(w, ref->services[s].name, &a), 0);
+                                assert_int_equal(endpoints_add(all, ref->services[s].name, &a), 0);
+                        }
+                }
+                assert_true(burst->n_origins > 16);
+                want = compile(ref, all, NULL);
+                patched = compile(ref, base, NULL);
+                t_base = elements_text(patched);
+                assert_int_equal(ruleset_apply_delta(patched, burst, true), 0);
+                check_sorted(patched);
+                t_want = elements_text(want);
+                t_got = elements_text(patched);
+                if (!streq(t_want, t_got))
+                        fail_msg("burst: patched differs from compiled:\n%s\n--\n%s", t_want, t_got);
+                assert_int_equal(ruleset_apply_delta(patched, burst, false), 0);
+                check_sorted(patched);
+                t_back = elements_text(patched);
+                assert_string_equal(t_back, t_base);
+        }
+
+        /* A delta of another policy: refused, nothing changed. */
+        r = compile(ref, NULL, NULL);
+        assert_int_equal(policy_cidr_parse("172.20.0.9", &a), 0);
+        assert_int_equal(ruleset_compile_address(cidr, NULL, NULL, "db", &a, &d, err, sizeof(err)), 0);
+        assert_int_equal(ruleset_apply_delta(r, d, true), -ESTALE);
+}
+
 /* Docker-published ports open the host port only for a public port of a public service. */
 static void test_published_ports(void **state) {
         _cleanup_(policy_freep) Policy *p = parse(variant_yaml);
@@ -817,6 +1029,7 @@ int main(void) {
                 cmocka_unit_test(test_compile_address),
                 cmocka_unit_test(test_compile_address_index),
                 cmocka_unit_test(test_delta_merge),
+                cmocka_unit_test(test_apply_delta),
                 cmocka_unit_test(test_multi_host_aliasing),
                 cmocka_unit_test(test_published_ports),
                 cmocka_unit_test(test_containment),
