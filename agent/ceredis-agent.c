@@ -8,8 +8,10 @@
  */
 #include "ceredis.h"
 
+#include "daemon/bus.h"
 #include "daemon/daemon.h"
 #include "daemon/docker.h"
+#include "daemon/sinks.h"
 #include "eventlog.h"
 
 #include <fcntl.h>
@@ -30,7 +32,9 @@ static void help(void) {
                "  --policy FILE        policy to enforce (default " DEFAULT_POLICY ")\n"
                "  --config FILE        key=value file with the long options below as keys\n"
                "                       (policy, endpoints, host, netns, state-dir, nflog-group,\n"
-               "                       docker-host); the command line wins\n"
+               "                       docker-host, eventlog-key, metrics-listen,\n"
+               "                       metrics-textfile, alertmanager-url, journal); the command\n"
+               "                       line wins\n"
                "  --endpoints FILE     static service addresses, JSON {\"service\": [\"ADDR\"...]}\n"
                "  --host NAME          host of the policy this machine is (default: its only host)\n"
                "  --netns NAME         enforce inside network namespace /run/netns/NAME\n"
@@ -41,6 +45,14 @@ static void help(void) {
                "                       --endpoints turn Docker mode off\n"
                "  --eventlog-key FILE  key of the tamper-evident event log (default\n"
                "                       " EVENTLOG_KEY_PATH_DEFAULT ", created 0600 if missing)\n"
+               "  --metrics-listen ADDR:PORT\n"
+               "                       Prometheus scrape endpoint /metrics (default\n"
+               "                       " SINKS_METRICS_LISTEN_DEFAULT ", inside --netns; `none` turns it\n"
+               "                       off; a wildcard address is refused)\n"
+               "  --metrics-textfile DIR  also write DIR/ceredis.prom for node_exporter's\n"
+               "                       textfile collector\n"
+               "  --alertmanager-url URL  post violations as alerts to this Alertmanager (API v2)\n"
+               "  --journal yes|no     one journal entry per event, CEREDIS_* fields (default yes)\n"
                "  --foreground         do not detach (implied under systemd)\n"
                "  --help, --version\n"
                "\n"
@@ -71,6 +83,35 @@ static int parse_group(const char *s, uint16_t *ret) {
         return 0;
 }
 
+/* ADDR:PORT, or `none` (stored as ""). A wildcard would serve the metrics on the public
+ * interfaces too: refused with its own message. */
+static int set_metrics_listen(Context *c, const char *value) {
+        struct sockaddr_storage sa;
+        socklen_t len;
+        int k;
+
+        if (streq(value, "none"))
+                return set_string(&c->metrics_listen, "");
+        k = metrics_listen_parse(value, &sa, &len);
+        if (k == -EADDRNOTAVAIL)
+                log_error("--metrics-listen %s: a wildcard address would serve the metrics on every "
+                          "interface, public ones included; give one address, e.g. "
+                          SINKS_METRICS_LISTEN_DEFAULT, value);
+        if (k < 0)
+                return k;
+        return set_string(&c->metrics_listen, value);
+}
+
+static int parse_yes_no(const char *s, bool *ret) {
+        if (streq(s, "yes"))
+                *ret = true;
+        else if (streq(s, "no"))
+                *ret = false;
+        else
+                return -EINVAL;
+        return 0;
+}
+
 /* One option by its long name, from argv or the config file. `seen` keeps argv's choice. */
 enum {
         OPT_POLICY = 0x100,
@@ -82,6 +123,10 @@ enum {
         OPT_NFLOG_GROUP,
         OPT_DOCKER_HOST,
         OPT_EVENTLOG_KEY,
+        OPT_METRICS_LISTEN,
+        OPT_METRICS_TEXTFILE,
+        OPT_ALERTMANAGER_URL,
+        OPT_JOURNAL,
         OPT_FOREGROUND,
         OPT_HELP,
         OPT_VERSION,
@@ -97,6 +142,10 @@ static const struct option options[] = {
         { "nflog-group", required_argument, NULL, OPT_NFLOG_GROUP },
         { "docker-host", required_argument, NULL, OPT_DOCKER_HOST },
         { "eventlog-key", required_argument, NULL, OPT_EVENTLOG_KEY },
+        { "metrics-listen", required_argument, NULL, OPT_METRICS_LISTEN },
+        { "metrics-textfile", required_argument, NULL, OPT_METRICS_TEXTFILE },
+        { "alertmanager-url", required_argument, NULL, OPT_ALERTMANAGER_URL },
+        { "journal", required_argument, NULL, OPT_JOURNAL },
         { "foreground", no_argument, NULL, OPT_FOREGROUND },
         { "help", no_argument, NULL, OPT_HELP },
         { "version", no_argument, NULL, OPT_VERSION },
@@ -121,6 +170,20 @@ static int set_option(Context *c, int opt, const char *value) {
                 return set_string(&c->eventlog_key, value);
         case OPT_NFLOG_GROUP:
                 return parse_group(value, &c->nflog_group);
+        case OPT_METRICS_LISTEN:
+                return set_metrics_listen(c, value);
+        case OPT_METRICS_TEXTFILE:
+                return set_string(&c->metrics_textfile, value);
+        case OPT_ALERTMANAGER_URL:
+                return set_string(&c->alertmanager_url, value);
+        case OPT_JOURNAL: {
+                bool on;
+                int k = parse_yes_no(value, &on);
+
+                if (k >= 0)
+                        c->journal_off = !on;
+                return k;
+        }
         default:
                 return -EINVAL;
         }
@@ -280,11 +343,7 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
 
         if (si->ssi_signo == SIGHUP) {
                 (void) sd_notify(false, "RELOADING=1");
-                enforcer_reload(c);
-                if (c->watch) {
-                        (void) watch_set_host(c->watch, c->target.host);
-                        (void) watch_load(c->watch, c->policy_path, c->endpoints_path);
-                }
+                (void) enforcer_reload(c, NULL, NULL, 0); /* reloads the watcher too */
                 (void) sd_notify(false, "READY=1");
                 return 0;
         }
@@ -293,9 +352,58 @@ static int on_signal(sd_event_source *s, const struct signalfd_siginfo *si, void
         return sd_event_exit(sd_event_source_get_event(s), 0);
 }
 
+static void on_violation(const json_t *event, void *userdata) {
+        Context *c = userdata;
+
+        bus_emit_violation(c->bus, event);
+}
+
+/* Reporting never gates enforcing: a sink that cannot start is logged and left out. */
+static Sinks *start_sinks(Context *c) {
+        Sinks *sinks = NULL;
+        SinksConfig sc;
+        int errors[_SINKS_PART_MAX], k;
+
+        sinks_config_init(&sc);
+        sc.metrics_listen = c->metrics_listen ? c->metrics_listen : SINKS_METRICS_LISTEN_DEFAULT;
+        sc.textfile_dir = c->metrics_textfile;
+        sc.alertmanager_url = c->alertmanager_url;
+        sc.journal = !c->journal_off;
+        k = sinks_new_partial(&sc, c->event, &sinks, errors);
+        if (k < 0) {
+                log_error("reporting sinks disabled: %s", strerror(-k));
+                return NULL;
+        }
+        for (size_t i = 0; i < _SINKS_PART_MAX; i++)
+                if (errors[i] < 0)
+                        log_error("%s disabled: %s", sinks_part_to_string(i), strerror(-errors[i]));
+        if (sinks_metrics_port(sinks))
+                log_info("serving metrics on %s", sc.metrics_listen);
+        return sinks;
+}
+
+/* The agent's own life in the sinks (the journal above all). */
+static void sinks_agent_event(Context *c, EventKind kind) {
+        char detail[EVENT_MAX_DETAIL];
+        Event e;
+
+        if (!c->sinks)
+                return;
+        event_init(&e, kind);
+        EVENT_SET(e.host, c->target.host ? c->target.host : "");
+        e.severity = POLICY_SEVERITY_LOW;
+        snprintf(detail, sizeof(detail), "%s %s (sha256 %s)",
+                 kind == EVENT_AGENT_STARTED ? "enforcing" : "stopped; the rules stay in place:",
+                 c->policy_path, c->target.sha256);
+        EVENT_SET(e.detail, detail);
+        sinks_emit(c->sinks, &e);
+}
+
 static int run(int argc, char *argv[]) {
         _cleanup_(context_done) Context c = {};
-        _cleanup_(watch_freep) Watch *watch = NULL; /* declared after c: freed before it */
+        _cleanup_(sinks_freep) Sinks *sinks = NULL; /* freed before c, after the watcher */
+        _cleanup_(bus_freep) Bus *bus = NULL;       /* declared after c: freed before it */
+        _cleanup_(watch_freep) Watch *watch = NULL; /* freed first: it may still emit */
         sigset_t mask;
         int k;
 
@@ -340,6 +448,7 @@ static int run(int argc, char *argv[]) {
         k = reporter_new(c.event, STDOUT_FILENO, c.target.host, &c.reporter);
         if (k < 0)
                 goto fail;
+        c.sinks = sinks = start_sinks(&c);
         k = enforcer_attach(&c);
         if (k < 0)
                 goto fail;
@@ -350,6 +459,8 @@ static int run(int argc, char *argv[]) {
         k = watch_new(&(WatchConfig) { .event = c.event, .reporter = c.reporter, .nft = c.nft,
                                        .state_dir = c.state_dir, .key_path = c.eventlog_key,
                                        .host = c.target.host,
+                                       .on_violation = on_violation, .userdata = &c,
+                                       .sinks = c.sinks,
                                        .nflog_group = c.nflog_group },
                       &watch);
         if (k < 0)
@@ -359,12 +470,25 @@ static int run(int argc, char *argv[]) {
         else
                 c.watch = watch;
 
+        /* The D-Bus API is for operators: enforcement never waits on it. */
+        k = bus_start(&c, &bus);
+        if (k < 0)
+                log_error("D-Bus API disabled: cannot publish %s on the system bus: %s", BUS_NAME,
+                          strerror(-k));
+        c.bus = bus;
+
         (void) reporter_emit(c.reporter, "started",
                              json_pack("{s:s, s:s, s:s*}", "policy", c.policy_path, "policy_sha256",
                                        c.target.sha256, "netns", c.netns));
+        sinks_agent_event(&c, EVENT_AGENT_STARTED);
         (void) sd_notify(false, "READY=1");
         k = sd_event_loop(c.event);
         reporter_flush(c.reporter);
+        /* The watcher's last aggregated events reach the sinks before they flush. */
+        c.watch = NULL;
+        watch_free(TAKE_PTR(watch));
+        sinks_agent_event(&c, EVENT_AGENT_STOPPED);
+        sinks_flush(sinks);
         if (k < 0)
                 goto fail;
         return 0;

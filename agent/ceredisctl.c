@@ -11,6 +11,8 @@ static const CtlVerb verbs[] = {
         { "policy", verb_policy, "check, show or compile a policy file" },
         { "apply", verb_apply, "install a policy's ruleset (--confirm SECONDS rolls back unless confirmed)" },
         { "confirm", verb_confirm, "keep the ruleset installed by apply --confirm" },
+        { "status", verb_status, "ask the running agent what it enforces (D-Bus)" },
+        { "reload", verb_reload, "make the running agent reload its policy (D-Bus)" },
         { "verify", verb_verify, "compare the live ruleset with the compiled policy" },
         { "disable", verb_disable, "remove the agent's tables, and nothing else" },
         { "journal", verb_journal, "verify the tamper-evident event log" },

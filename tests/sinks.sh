@@ -13,7 +13,15 @@
 #  - a quiet alert is resolved (endsAt) after the resolve interval; the textfile is written;
 #  - the Grafana dashboard parses, uses a datasource variable, and Prometheus accepts every
 #    query in it; the journal sink's entries, read back from the native protocol, carry the
-#    CEREDIS_* fields, MESSAGE_ID and PRIORITY.
+#    CEREDIS_* fields, MESSAGE_ID and PRIORITY;
+#  - then ceredis-agent itself, enforcing policies/ceredis.yaml in the same namespace (its
+#    public interface a veth to an "internet" namespace, no Docker: --endpoints), with
+#    --metrics-listen, --alertmanager-url and --journal yes: internet probes of PostgreSQL are
+#    NET-1 `blocked` events; Prometheus scrapes the agent, the shipped rule fires into
+#    Alertmanager and the agent's own NET-1 alert is there with its labels; its journal
+#    entries are read back; with Alertmanager killed, a new probe is listed by `ceredisctl
+#    violations` and a flushed table is repaired within 1 s each, and the alert born meanwhile
+#    arrives once Alertmanager is back.
 # Run as root with CEREDIS_BUILD=<build dir>.
 set -uo pipefail
 
@@ -28,6 +36,7 @@ rules="$top/packaging/prometheus/ceredis-rules.yml"
 rules_test="$top/packaging/prometheus/ceredis-rules.test.yml"
 # Unusual ports, on the loopback of our own namespace only.
 metrics_port=19469
+agent_port=19479
 prom_port=19491
 am_port=19493
 
@@ -36,7 +45,7 @@ if [ "$(id -u)" -ne 0 ]; then
         tap_summary
         exit
 fi
-for b in "$driver" /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/promtool \
+for b in "$driver" "$build/ceredis-agent" "$build/ceredisctl" /usr/sbin/nft /usr/bin/prometheus /usr/bin/prometheus-alertmanager /usr/bin/promtool \
         /usr/bin/curl /usr/bin/jq; do
         [ -x "$b" ] || { skip_check "sinks suite" "$b missing (./dev setup installs prometheus, prometheus-alertmanager)"; tap_summary; exit; }
 done
@@ -88,6 +97,9 @@ scrape_configs:
   - job_name: ceredis
     static_configs:
       - targets: ['127.0.0.1:$metrics_port']
+  - job_name: ceredis-agent
+    static_configs:
+      - targets: ['127.0.0.1:$agent_port']
 PROM
 
 get() { ns srv curl -fsS --max-time 5 "$@"; }
@@ -375,5 +387,250 @@ if [ -s "$t/textfile/ceredis.prom" ] && [ -z "$(find "$t/textfile" -name '.cered
 else
         not_ok "the textfile was replaced atomically" "$(ls -la "$t/textfile")"
 fi
+# ==== ceredis-agent itself: the same sinks, wired by the daemon ============================
+# The agent enforces policies/ceredis.yaml in the namespace where Prometheus and Alertmanager
+# run (its ruleset leaves loopback alone): eth0 is its public interface, a veth to an
+# "internet" namespace whose client 198.51.100.20 routes the private network 172.18.0.0/16
+# through it, as a neighbour on the link can. A veth pair holds that network, so the probes
+# reach the forward hook, where NET-1 logs and drops them. No Docker: --endpoints.
+agent="$build/ceredis-agent"
+ctl="$build/ceredisctl"
+state="$t/state"
+client=198.51.100.20
+pg_ip=$(jq -r '.postgres[0]' "$top/tests/data/endpoints.json")
+cass_ip=$(jq -r '.cass[0]' "$top/tests/data/endpoints.json")
+ralph_ip=$(jq -r '.ralph[0]' "$top/tests/data/endpoints.json")
+ns_add inet
+ns_veth inet up0 srv eth0
+ns inet ip addr add 203.0.113.1/24 dev up0
+ns inet ip addr add "$client/32" dev lo
+ns inet ip route add 172.18.0.0/16 via 203.0.113.10 src "$client"
+ns srv ip addr add 203.0.113.10/24 dev eth0
+ns srv ip route add 198.51.100.0/24 via 203.0.113.1
+ns srv ip link add priv0 type veth peer name priv1
+ns srv ip addr add 172.18.1.1/24 dev priv0
+ns srv ip link set priv0 up
+ns srv ip link set priv1 up
+ns srv sysctl -qw net.ipv4.ip_forward=1
+
+now_ms() { date +%s%3N; }
+# probe IP PORT: one TCP connection attempt from the client (dropped: it times out).
+probe() { ns inet timeout 0.5 bash -c "exec 9<>/dev/tcp/$1/$2" 2>/dev/null; true; }
+# (exit status 1: violations were found)
+violations() { "$ctl" violations --json --state-dir "$state" --key "$state/eventlog.key" 2>/dev/null || true; }
+# listed DST_SERVICE: the event log holds a NET-1 blocked event from our client to it.
+listed() {
+        violations | jq -e --arg ip "$client" --arg dst "$1" \
+                '.violations[] | select(.rule == "NET-1" and .action == "blocked" and .src.ip == $ip and .src.service == "internet" and .dst.service == $dst)'
+}
+# within_ms MS CMD...: poll CMD (generously) until it succeeds or MS passed; prints the time.
+within_ms() {
+        local start deadline
+        start=$(now_ms)
+        deadline=$((start + $1))
+        shift
+        while :; do
+                if "$@" >/dev/null 2>&1; then
+                        echo $(($(now_ms) - start))
+                        return 0
+                fi
+                [ "$(now_ms)" -lt "$deadline" ] || return 1
+                sleep 0.02
+        done
+}
+
+# The journal: the agent runs in a private mount namespace where /run/systemd is a tmpfs of
+# its own holding a receiver of the native protocol on journal/socket (no journald here).
+cat >"$t/journal-rx.py" <<'PY'
+import json, os, socket, struct, sys
+out = open(sys.argv[1], "a")
+parent = os.getppid()
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind("/run/systemd/journal/socket")
+s.settimeout(0.5)
+while os.getppid() == parent:  # the agent exec'd our parent's pid: end with it
+    try:
+        data = s.recv(1 << 20)
+    except socket.timeout:
+        continue
+    entry, i = {}, 0
+    while i < len(data):
+        nl = data.index(b"\n", i)
+        line = data[i:nl]
+        if b"=" in line:
+            k, v = line.split(b"=", 1)
+            i = nl + 1
+        else:  # KEY\n, little-endian 64-bit size, value, \n
+            k = line
+            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
+            v = data[nl + 9:nl + 9 + n]
+            i = nl + 9 + n + 1
+        entry[k.decode()] = v.decode(errors="replace")
+    out.write(json.dumps(entry) + "\n")
+    out.flush()
+PY
+: >"$t/journal.jsonl"
+agent_args=(--policy "$top/policies/ceredis.yaml" --endpoints "$top/tests/data/endpoints.json"
+        --netns "$(ns_name srv)" --docker-host none --state-dir "$state"
+        --eventlog-key "$state/eventlog.key" --metrics-listen "127.0.0.1:$agent_port"
+        --alertmanager-url "http://127.0.0.1:$am_port" --journal yes --foreground)
+if [ -d /run/systemd ]; then
+        journal_rx=yes
+        bg unshare --mount --propagation private bash -c '
+                mount -t tmpfs -o mode=0755 tmpfs /run/systemd || exit 1
+                mkdir /run/systemd/journal
+                "$0" "$1" "$2" </dev/null >/dev/null 2>&1 &
+                for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
+                shift 2
+                exec "$@"' "$PYTHON" "$t/journal-rx.py" "$t/journal.jsonl" "$agent" "${agent_args[@]}" \
+                >"$t/agent.out" 2>"$t/agent.err"
+else
+        journal_rx=
+        bg "$agent" "${agent_args[@]}" >"$t/agent.out" 2>"$t/agent.err"
+fi
+agent_pid=$(ns_last_pid)
+if wait_for 10 grep -q '"event":"started"' "$t/agent.out"; then
+        ok "ceredis-agent starts with --metrics-listen, --alertmanager-url and --journal yes"
+else
+        not_ok "ceredis-agent starts with the sinks" "$(tail -n 5 "$t/agent.err")"
+fi
+sleep 0.3 # the NFLOG capture opens right after "started"
+
+probe "$pg_ip" 5432
+if took=$(within_ms 3000 listed postgres); then
+        ok "an internet probe of PostgreSQL is a NET-1 blocked event of the agent (listed after $took ms)"
+else
+        not_ok "an internet probe of PostgreSQL is a NET-1 blocked event of the agent" \
+                "$(violations | head -c 1500)" "$(tail -n 5 "$t/agent.err")"
+fi
+
+agent_metrics=$(get "http://127.0.0.1:$agent_port/metrics")
+if grep -qE '^ceredis_violations_total\{rule="NET-1",src_service="internet",dst_service="postgres",action="blocked",severity="critical"\} [1-9]' <<<"$agent_metrics" &&
+        grep -qE '^ceredis_policy_info\{sha256="[0-9a-f]{64}",mode="enforce",host="vps1"\} 1$' <<<"$agent_metrics" &&
+        grep -qx 'ceredis_ruleset_in_sync 1' <<<"$agent_metrics"; then
+        ok "the agent's /metrics shows the NET-1 counter, the policy and the ruleset in sync"
+else
+        not_ok "the agent's /metrics shows the NET-1 counter, the policy and the ruleset in sync" \
+                "$(grep -E 'violations_total|policy_info|in_sync' <<<"$agent_metrics" | head -n 20)"
+fi
+
+agent_prom() {
+        get "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode \
+                "query=ceredis_violations_total{job=\"ceredis-agent\",rule=\"NET-1\",src_service=\"internet\",dst_service=\"postgres\",action=\"blocked\"} > 0" |
+                jq -e '.data.result | length == 1'
+}
+if wait_for 30 agent_prom; then
+        ok "Prometheus scraped the agent: ceredis_violations_total{rule=\"NET-1\"} > 0"
+else
+        not_ok "Prometheus scraped the agent: ceredis_violations_total{rule=\"NET-1\"} > 0" \
+                "$(get "http://127.0.0.1:$prom_port/api/v1/targets" | head -c 1500)"
+fi
+agent_rule_in_am() {
+        get "http://127.0.0.1:$am_port/api/v2/alerts" |
+                jq -e --arg i "127.0.0.1:$agent_port" '.[] | select(.labels.alertname == "CeredisViolationCritical" and .labels.rule == "NET-1" and .labels.instance == $i and .labels.dst_service == "postgres" and .status.state == "active")'
+}
+if wait_for 40 agent_rule_in_am; then
+        ok "the shipped rule fired on the agent's metrics and Alertmanager has CeredisViolationCritical{instance=agent}"
+else
+        not_ok "the shipped rule fired on the agent's metrics into Alertmanager" \
+                "$(get "http://127.0.0.1:$prom_port/api/v1/alerts" | head -c 1500)"
+fi
+# direct_alert DST_IP: the agent's own alert (its annotations name the probed address).
+direct_alert() {
+        get "http://127.0.0.1:$am_port/api/v2/alerts" |
+                jq -e --arg src "$client" --arg dst "$1" '.[] | select(.labels.alertname == "CeredisViolation" and .labels.rule == "NET-1" and .labels.severity == "critical" and .labels.host == "vps1" and .labels.src_service == "internet" and .annotations.src_ip == $src and .annotations.dst_ip == $dst and .annotations.action == "blocked" and .status.state == "active")'
+}
+if wait_for 15 direct_alert "$pg_ip"; then
+        ok "the agent's Alertmanager sink delivered CeredisViolation{rule=NET-1,severity=critical,host=vps1,dst_service=postgres}"
+else
+        not_ok "the agent's Alertmanager sink delivered its NET-1 alert" \
+                "$(get "http://127.0.0.1:$am_port/api/v2/alerts" | head -c 2000)" "$(tail -n 5 "$t/agent.err")"
+fi
+
+# ---- Alertmanager stopped, then killed: enforcement and capture keep their pace -----------
+# probe_listed WHAT IP PORT SERVICE: a probe (started in the background, when the clock starts)
+# is listed by `ceredisctl violations` within 1 s.
+probe_listed() {
+        local took
+        probe "$2" "$3" &
+        if took=$(within_ms 1000 listed "$4"); then
+                ok "$1: a new probe (NET-1 to $4) is listed by ceredisctl violations within 1 s ($took ms)"
+        else
+                not_ok "$1: a new probe (NET-1 to $4) is listed within 1 s" "$(violations | tail -c 1500)"
+        fi
+        wait $!
+}
+repaired() { grep -c '"event":"drift".*"action":"repaired"' "$t/agent.out" 2>/dev/null || true; }
+verify() { "$ctl" verify --netns "$(ns_name srv)" --state-dir "$state"; }
+repaired_since() { [ "$(repaired)" -gt "$before" ] && verify; }
+# flush_repaired WHAT: `nft flush table inet ceredis` is repaired (reported and verified) within 1 s.
+flush_repaired() {
+        local took
+        before=$(repaired)
+        ns srv nft flush table inet ceredis
+        if took=$(within_ms 1000 repaired_since); then
+                ok "$1: a flushed table is repaired within 1 s ($took ms)"
+        else
+                not_ok "$1: a flushed table is repaired within 1 s" \
+                        "$(tail -n 3 "$t/agent.out")" "$(verify 2>&1 | head -n 5)"
+        fi
+}
+# Stopped (SIGSTOP), Alertmanager accepts connections and never answers: the worst case for
+# a sender that would wait on it.
+kill -STOP "$am_pid"
+probe_listed "with Alertmanager stopped" "$ralph_ip" 8100 ralph
+flush_repaired "with Alertmanager stopped"
+stop_am
+probe_listed "with Alertmanager dead" "$cass_ip" 8080 cass
+flush_repaired "with Alertmanager dead"
+queued() {
+        get "http://127.0.0.1:$agent_port/metrics" | grep -qE '^ceredis_sink_queued\{sink="alertmanager"\} [1-9]'
+}
+if wait_for 5 queued; then
+        ok "the alerts wait in the agent's queue (ceredis_sink_queued{sink=\"alertmanager\"} > 0)"
+else
+        not_ok "the alerts wait in the agent's queue" \
+                "$(get "http://127.0.0.1:$agent_port/metrics" | grep -E '^ceredis_sink')"
+fi
+
+start_am
+if wait_for 30 direct_alert "$cass_ip" && wait_for 5 direct_alert "$ralph_ip"; then
+        ok "once Alertmanager is back, the NET-1 alerts born while it was stopped and dead (ralph, cass) arrive"
+else
+        not_ok "once Alertmanager is back, the alert born while it was dead arrives" \
+                "$(get "http://127.0.0.1:$am_port/api/v2/alerts" | head -c 2000)" "$(tail -n 5 "$t/agent.err")"
+fi
+
+# ---- the agent's journal entries ------------------------------------------------------------
+if [ -n "$journal_rx" ]; then
+        jmatch() { jq -e -s "$1" "$t/journal.jsonl" >/dev/null; }
+        if wait_for 5 jmatch "[.[] | select(.CEREDIS_EVENT == \"violation\" and .CEREDIS_RULE == \"NET-1\" and .CEREDIS_SRC_IP == \"$client\" and .CEREDIS_DST_SERVICE == \"postgres\" and .CEREDIS_ACTION == \"blocked\" and .PRIORITY == \"2\")] | length > 0" &&
+                jmatch '[.[] | select(.CEREDIS_EVENT == "ruleset-drift")] | length > 0' &&
+                jmatch '[.[] | select(.CEREDIS_EVENT == "agent-started")] | length == 1'; then
+                ok "the agent's journal sink wrote one entry per event (violation, agent-started, ruleset-drift)"
+        else
+                not_ok "the agent's journal sink wrote one entry per event" "$(head -c 2000 "$t/journal.jsonl")"
+        fi
+else
+        skip_check "the agent's journal sink" "no /run/systemd to put a private journal socket in"
+fi
+
+kill "$agent_pid"
+rc=0
+wait "$agent_pid" || rc=$?
+forget=()
+for p in "${ns_pids[@]}"; do [ "$p" = "$agent_pid" ] || forget+=("$p"); done
+ns_pids=("${forget[@]}")
+if [ "$rc" -eq 0 ] && ! grep -qE 'Sanitizer|runtime error' "$t/agent.err"; then
+        ok "the agent exits cleanly on SIGTERM (status 0, no sanitizer report)"
+else
+        not_ok "the agent exits cleanly on SIGTERM" "exit $rc" "$(tail -n 20 "$t/agent.err")"
+fi
+if [ -n "$journal_rx" ] && jmatch '[.[] | select(.CEREDIS_EVENT == "agent-stopped")] | length == 1'; then
+        ok "the journal got the agent-stopped entry (flushed at exit)"
+elif [ -n "$journal_rx" ]; then
+        not_ok "the journal got the agent-stopped entry (flushed at exit)" "$(tail -c 1000 "$t/journal.jsonl")"
+fi
+
 exec 3>&-
 tap_summary

@@ -31,6 +31,9 @@ int verb_journal(int argc, char *argv[]);
 int verb_violations(int argc, char *argv[]);
 int verb_audit(int argc, char *argv[]);
 int verb_report(int argc, char *argv[]);
+/* Over D-Bus (status.c). */
+int verb_status(int argc, char *argv[]);
+int verb_reload(int argc, char *argv[]);
 
 /* Shared helpers (ctl-util.c); they print their own errors. */
 typedef struct json_t json_t;

@@ -32,10 +32,17 @@ typedef struct Context {
         char *docker_host;
         uint16_t nflog_group;
         bool foreground;
+        /* The reporting sinks (sinks.c): NULL listen means SINKS_METRICS_LISTEN_DEFAULT, ""
+         * (`none`) no listener; NULL textfile/Alertmanager: off. */
+        char *metrics_listen;
+        char *metrics_textfile;
+        char *alertmanager_url;
+        bool journal_off; /* --journal no */
 
         sd_event *event;
         Reporter *reporter;
         Watch *watch; /* the traffic watcher (watch.c); owned by run() */
+        struct Sinks *sinks; /* the reporting sinks (sinks.c); owned by run(), may be NULL */
         struct Docker *docker; /* the Docker client (docker.c); NULL without Docker mode */
         Nft *nft;     /* requests: apply, verify */
         Nft *monitor; /* NFNLGRP_NFTABLES notifications */
@@ -54,6 +61,10 @@ typedef struct Context {
         bool deferred_reported;
         unsigned repair_failures;
         uint64_t next_repair; /* CLOCK_MONOTONIC usec; 0: now */
+        unsigned repairs_total;
+
+        /* The D-Bus API (bus.c); NULL when the system bus is not reachable. */
+        struct Bus *bus;
 } Context;
 
 void context_done(Context *c);
@@ -63,5 +74,13 @@ void context_done(Context *c);
 int enforcer_start(Context *c);
 /* Hook the monitor and the timers into c->event; schedule a first verify. */
 int enforcer_attach(Context *c);
-/* SIGHUP: reload the configured policy, keeping the old one on any error. */
-void enforcer_reload(Context *c);
+/* SIGHUP or D-Bus Reload: reload the configured policy, keeping the old one on any error
+ * (then *ret_stage and err, both optional, say why). */
+int enforcer_reload(Context *c, EnforceStage *ret_stage, char *err, size_t err_size);
+/* D-Bus Apply: install another policy file like a reload; with a token, keep the record it
+ * replaces as pending-TOKEN.json (the caller arms the rollback). -EBUSY while another apply
+ * waits for confirmation. */
+int enforcer_apply(Context *c, const char *policy_path, const char *token, EnforceStage *ret_stage,
+                   char *err, size_t err_size);
+/* Follow the state directory (and verify the kernel) on the next loop iteration. */
+void enforcer_verify_soon(Context *c);

@@ -6,9 +6,11 @@
  * Connect: GET /networks and GET /containers/json, then the GET /events stream (since the
  * time the listing started, so nothing between the two is missed). An event about a container
  * (start, die, stop, restart, rename, network connect/disconnect...) re-reads that container
- * with GET /containers/json?filters={"id":[ID]}; the inventory then becomes new Endpoints, the
- * policy is compiled again (microseconds for a real policy) and nft_update() sends only the set
- * elements that changed, in one batch: no reload, nothing else in the table moves.
+ * with GET /containers/json?filters={"id":[ID]}; the inventory then becomes new Endpoints. When
+ * only container addresses changed, each changed address is compiled on its own (RulesetIndex)
+ * and its set elements are removed and added with nft_update_elements(); the target ruleset is
+ * patched to match. A change of policy, networks or published ports compiles everything again
+ * and nft_update() sends only the elements that differ: no reload, no other rule moves.
  *
  * Docker down or restarting: the stream ends or the socket refuses; the rules stay exactly as
  * they are (the kernel keeps them, we change nothing), and the client reconnects with backoff
@@ -17,6 +19,7 @@
  */
 #include "ceredis.h"
 
+#include "curl-event.h"
 #include "daemon.h"
 #include "docker.h"
 #include "docker-api.h"
@@ -72,8 +75,7 @@ typedef enum DockerState {
 struct Docker {
         Context *ctx;
         char *socket_path;
-        CURLM *multi;
-        sd_event_source *curl_timer;
+        CurlEvent *curl;
         sd_event_source *retry_source;   /* reconnect with backoff */
         sd_event_source *rebuild_source; /* coalesced ruleset update */
         Request *requests;
@@ -104,6 +106,12 @@ struct Docker {
         char policy_sha256[65];
         size_t host;
         Endpoints *endpoints;
+        /* The ruleset last compiled from `endpoints` (identity only: the target owns it), and
+         * the index of `policy` for container deltas, built once per policy and host. */
+        const Ruleset *compiled;
+        RulesetIndex *index;
+        char index_sha256[65];
+        size_t index_host;
 };
 
 static uint64_t now_usec(void) {
@@ -150,7 +158,7 @@ static void request_free(Request *r) {
         if (!r)
                 return;
         if (r->easy) {
-                (void) curl_multi_remove_handle(r->docker->multi, r->easy);
+                curl_event_remove(r->docker->curl, r->easy);
                 curl_easy_cleanup(r->easy);
         }
         free(r->buf);
@@ -218,12 +226,6 @@ static size_t on_write(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
-/* Every fd O_CLOEXEC, curl's too. */
-static curl_socket_t on_open_socket(void *userdata, curlsocktype purpose,
-                                    struct curl_sockaddr *a) {
-        return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
-}
-
 static int request_start(Docker *d, RequestKind kind, const char *path, const char *container_id) {
         _cleanup_free_ char *url = NULL;
         Request *r;
@@ -250,91 +252,23 @@ static int request_start(Docker *d, RequestKind kind, const char *path, const ch
         if (cc == CURLE_OK)
                 cc = curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "http");
         if (cc == CURLE_OK)
-                cc = curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-        if (cc == CURLE_OK)
                 cc = curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, on_write);
         if (cc == CURLE_OK)
                 cc = curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
         if (cc == CURLE_OK)
                 cc = curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
         if (cc == CURLE_OK)
-                cc = curl_easy_setopt(r->easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-        if (cc == CURLE_OK)
                 cc = curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, DOCKER_REQUEST_TIMEOUT_MS);
         /* The stream may be idle for hours; the answers must come quickly. */
         if (cc == CURLE_OK && kind != REQUEST_EVENTS)
                 cc = curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, DOCKER_REQUEST_TIMEOUT_MS);
-        if (cc != CURLE_OK || curl_multi_add_handle(d->multi, r->easy) != CURLM_OK) {
+        if (cc != CURLE_OK || curl_event_add(d->curl, r->easy) < 0) {
                 curl_easy_cleanup(r->easy);
                 free(r);
                 return -ENOMEM;
         }
         r->next = d->requests;
         d->requests = r;
-        return 0;
-}
-
-/* ---- the sd-event <-> curl multi glue -------------------------------------------------------- */
-
-static void check_done(Docker *d);
-
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Docker *d = userdata;
-        int running, mask = 0;
-
-        if (revents & EPOLLIN)
-                mask |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                mask |= CURL_CSELECT_OUT;
-        if (revents & (EPOLLERR | EPOLLHUP))
-                mask |= CURL_CSELECT_ERR;
-        (void) curl_multi_socket_action(d->multi, fd, mask, &running);
-        check_done(d);
-        return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-        Docker *d = userp;
-        sd_event_source *s = socketp;
-        uint32_t events = 0;
-
-        if (what == CURL_POLL_REMOVE) {
-                sd_event_source_disable_unref(s);
-                (void) curl_multi_assign(d->multi, fd, NULL);
-                return 0;
-        }
-        if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-                events |= EPOLLIN;
-        if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-                events |= EPOLLOUT;
-        if (s)
-                return sd_event_source_set_io_events(s, events) < 0 ? -1 : 0;
-        if (sd_event_add_io(d->ctx->event, &s, fd, events, on_curl_io, d) < 0)
-                return -1;
-        (void) curl_multi_assign(d->multi, fd, s);
-        return 0;
-}
-
-static int on_curl_timer_fire(sd_event_source *s, uint64_t usec, void *userdata) {
-        Docker *d = userdata;
-        int running;
-
-        (void) curl_multi_socket_action(d->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        check_done(d);
-        return 0;
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
-        Docker *d = userp;
-        uint64_t now;
-
-        if (timeout_ms < 0)
-                return sd_event_source_set_enabled(d->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-        if (sd_event_now(d->ctx->event, CLOCK_MONOTONIC, &now) < 0)
-                return -1;
-        if (sd_event_source_set_time(d->curl_timer, now + (uint64_t) timeout_ms * 1000u) < 0 ||
-            sd_event_source_set_enabled(d->curl_timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
         return 0;
 }
 
@@ -460,29 +394,47 @@ static int build_endpoints(Docker *d, Endpoints **ret) {
         return 0;
 }
 
-static int compile_with_inventory(Docker *d, const char *sha256, const char *host,
-                                  Ruleset **ret, char *err, size_t err_size) {
-        _cleanup_(endpoints_freep) Endpoints *e = NULL;
-        RulesetOptions o = { .host = host, .nflog_group = d->ctx->nflog_group };
+/* The target's policy, every container matched again (the policy may have changed), and the
+ * inventory as Endpoints. */
+static int inventory_endpoints(Docker *d, const char *sha256, const char *host, Endpoints **ret,
+                               char *err, size_t err_size) {
         int k;
 
         k = ensure_policy(d, sha256, host, err, err_size);
         if (k < 0)
                 return k;
-        /* The policy may have changed: match every container again. */
         for (size_t i = 0; i < d->n_entries; i++)
                 docker_match_container(d->policy, d->host, &d->entries[i].c, &d->entries[i].m);
-        k = build_endpoints(d, &e);
-        if (k < 0) {
+        k = build_endpoints(d, ret);
+        if (k < 0)
                 snprintf(err, err_size, "building endpoints from Docker: %s", strerror(-k));
-                return k;
-        }
-        k = ruleset_compile(d->policy, e, &o, ret, err, err_size);
+        return k;
+}
+
+/* Compile the policy with `e` and keep `e` as the endpoints of the result. */
+static int compile_endpoints(Docker *d, const char *host, Endpoints **e, Ruleset **ret, char *err,
+                             size_t err_size) {
+        RulesetOptions o = { .host = host, .nflog_group = d->ctx->nflog_group };
+        int k;
+
+        k = ruleset_compile(d->policy, *e, &o, ret, err, err_size);
         if (k < 0)
                 return k;
         endpoints_free(d->endpoints);
-        d->endpoints = TAKE_PTR(e);
+        d->endpoints = TAKE_PTR(*e);
+        d->compiled = *ret;
         return 0;
+}
+
+static int compile_with_inventory(Docker *d, const char *sha256, const char *host,
+                                  Ruleset **ret, char *err, size_t err_size) {
+        _cleanup_(endpoints_freep) Endpoints *e = NULL;
+        int k;
+
+        k = inventory_endpoints(d, sha256, host, &e, err, err_size);
+        if (k < 0)
+                return k;
+        return compile_endpoints(d, host, &e, ret, err, err_size);
 }
 
 int docker_client_amend(Docker *d, EnforceTarget *t, char *err, size_t err_size) {
@@ -561,20 +513,263 @@ static void report_container(Docker *d, const Entry *x, const char *action) {
 
 static void schedule_rebuild(Docker *d, uint64_t delay_usec);
 
-/* Compile the policy with the inventory and send the difference to the kernel in one batch. */
+/* One address a service gained or lost between two inventories. */
+typedef struct AddrChange {
+        const char *service; /* owned by the Endpoints it was read from */
+        PolicyCidr addr;
+} AddrChange;
+
+/* More changes than this in one rebuild (a resync, a compose up of a large stack): one full
+ * compilation is cheaper than that many deltas. */
+#define DOCKER_DELTA_MAX 256u
+
+static bool cidr_eq(const PolicyCidr *a, const PolicyCidr *b) {
+        return a->family == b->family && a->prefix == b->prefix &&
+               memcmp(a->addr.bytes, b->addr.bytes, a->family == AF_INET ? 4 : 16) == 0;
+}
+
+static bool change_listed(const AddrChange *list, size_t n, const char *service,
+                          const PolicyCidr *a) {
+        for (size_t i = 0; i < n; i++)
+                if (cidr_eq(&list[i].addr, a) && streq(list[i].service, service))
+                        return true;
+        return false;
+}
+
+static bool published_same(const Endpoints *a, const Endpoints *b, const char *service) {
+        const EndpointsPublished *pa, *pb;
+        size_t na, nb;
+
+        endpoints_get_published(a, service, &pa, &na);
+        endpoints_get_published(b, service, &pb, &nb);
+        if (na != nb)
+                return false;
+        for (size_t i = 0; i < na; i++)
+                if (pa[i].proto != pb[i].proto || pa[i].host_port != pb[i].host_port ||
+                    pa[i].container_port != pb[i].container_port)
+                        return false;
+        return true;
+}
+
+/* What only a full compilation handles is the same in both: bridge networks (they add
+ * elements that are not one container's) and published ports (they add rules' elements on
+ * the host side). */
+static bool same_frame(const Endpoints *a, const Endpoints *b) {
+        const EndpointsNetwork *na, *nb;
+        size_t n_a, n_b;
+
+        endpoints_get_networks(a, &na, &n_a);
+        endpoints_get_networks(b, &nb, &n_b);
+        if (n_a != n_b)
+                return false;
+        for (size_t i = 0; i < n_a; i++)
+                if (!cidr_eq(&na[i].subnet, &nb[i].subnet) || na[i].has_gateway != nb[i].has_gateway ||
+                    (na[i].has_gateway && !cidr_eq(&na[i].gateway, &nb[i].gateway)))
+                        return false;
+        for (size_t i = 0; i < endpoints_n_services(a); i++)
+                if (!published_same(a, b, endpoints_service(a, i)))
+                        return false;
+        for (size_t i = 0; i < endpoints_n_services(b); i++)
+                if (!published_same(a, b, endpoints_service(b, i)))
+                        return false;
+        return true;
+}
+
+/* The addresses `a` has and `b` has not, appended to *list. */
+static int addresses_missing(const Endpoints *a, const Endpoints *b, AddrChange **list,
+                             size_t *n, size_t *allocated) {
+        for (size_t i = 0; i < endpoints_n_services(a); i++) {
+                const char *service = endpoints_service(a, i);
+                const PolicyCidr *x, *y;
+                size_t n_x, n_y;
+
+                endpoints_get(a, service, &x, &n_x);
+                endpoints_get(b, service, &y, &n_y);
+                for (size_t j = 0; j < n_x; j++) {
+                        bool found = false;
+
+                        for (size_t l = 0; l < n_y && !found; l++)
+                                found = cidr_eq(&x[j], &y[l]);
+                        if (found)
+                                continue;
+                        if (*n >= DOCKER_DELTA_MAX)
+                                return -E2BIG;
+                        if (ARRAY_GROW(*list, *allocated, *n + 1, DOCKER_DELTA_MAX) < 0)
+                                return -ENOMEM;
+                        (*list)[(*n)++] = (AddrChange) { .service = service, .addr = x[j] };
+                }
+        }
+        return 0;
+}
+
+/* A copy of `e` without the addresses in `skip`. */
+static int endpoints_copy_without(const Endpoints *e, const AddrChange *skip, size_t n_skip,
+                                  Endpoints **ret) {
+        _cleanup_(endpoints_freep) Endpoints *c = NULL;
+        const EndpointsNetwork *nets;
+        size_t n_nets;
+        int k;
+
+        k = endpoints_new(&c);
+        if (k < 0)
+                return k;
+        endpoints_get_networks(e, &nets, &n_nets);
+        for (size_t i = 0; i < n_nets; i++) {
+                k = endpoints_add_network(c, &nets[i].subnet,
+                                          nets[i].has_gateway ? &nets[i].gateway : NULL);
+                if (k < 0)
+                        return k;
+        }
+        for (size_t i = 0; i < endpoints_n_services(e); i++) {
+                const char *service = endpoints_service(e, i);
+                const EndpointsPublished *pub;
+                const PolicyCidr *a;
+                size_t n_a, n_pub;
+
+                endpoints_get(e, service, &a, &n_a);
+                for (size_t j = 0; j < n_a; j++)
+                        if (!change_listed(skip, n_skip, service, &a[j]) &&
+                            (k = endpoints_add(c, service, &a[j])) < 0)
+                                return k;
+                endpoints_get_published(e, service, &pub, &n_pub);
+                for (size_t j = 0; j < n_pub; j++) {
+                        k = endpoints_add_published(c, service, pub[j].proto, pub[j].host_port,
+                                                    pub[j].container_port);
+                        if (k < 0)
+                                return k;
+                }
+        }
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+/* The elements of `changes`, merged into one delta (NULL when there are none). Each address is
+ * compiled against `base` plus the changes before it, so that an element pairing two changed
+ * addresses (a flow between two new containers) is in exactly one delta: the kernel refuses
+ * to delete an element twice. */
+static int compile_changes(Docker *d, const Endpoints *base, const AddrChange *changes, size_t n,
+                           Ruleset **ret, char *err, size_t err_size) {
+        RulesetOptions o = { .host = d->ctx->target.host, .nflog_group = d->ctx->nflog_group,
+                             .index = d->index };
+        _cleanup_(endpoints_freep) Endpoints *w = NULL;
+        _cleanup_(ruleset_freep) Ruleset *all = NULL;
+        int k;
+
+        k = n ? endpoints_copy_without(base, NULL, 0, &w) : 0;
+        for (size_t i = 0; k >= 0 && i < n; i++) {
+                _cleanup_(ruleset_freep) Ruleset *one = NULL;
+
+                k = ruleset_compile_address(d->policy, w, &o, changes[i].service, &changes[i].addr,
+                                            &one, err, err_size);
+                if (k < 0)
+                        break;
+                if (!all)
+                        all = TAKE_PTR(one);
+                else if ((k = ruleset_delta_merge(all, one)) < 0)
+                        break;
+                k = endpoints_add(w, changes[i].service, &changes[i].addr);
+        }
+        if (k < 0)
+                return k;
+        *ret = TAKE_PTR(all);
+        return 0;
+}
+
+/* The container-event fast path: send only the elements of the addresses that came or went
+ * (ruleset_compile_address() with the policy's index, nft_update_elements()) and patch the
+ * target ruleset the same way (ruleset_apply_delta()), so that nft_verify() and the next
+ * nft_update() still compare with what the kernel holds: no full compilation per event.
+ * Returns 1 when done, 0 when this needs a full compilation and nothing was sent (another
+ * policy or ruleset, networks or published ports changed, too many changes), a negative errno
+ * when an update failed (the target may then differ from the kernel: replace the table). */
+static int update_incremental(Docker *d, const Endpoints *e, NftError *nerr, char *err,
+                              size_t err_size) {
+        Context *c = d->ctx;
+        const Endpoints *old = d->endpoints;
+        _cleanup_free_ AddrChange *gone = NULL, *came = NULL;
+        _cleanup_(endpoints_freep) Endpoints *base = NULL;
+        _cleanup_(ruleset_freep) Ruleset *del = NULL, *add = NULL;
+        size_t n_gone = 0, n_came = 0, alloc_gone = 0, alloc_came = 0;
+        int k;
+
+        if (!old || !d->compiled || d->compiled != c->target.ruleset || !same_frame(old, e))
+                return 0;
+        if (addresses_missing(old, e, &gone, &n_gone, &alloc_gone) < 0 ||
+            addresses_missing(e, old, &came, &n_came, &alloc_came) < 0 ||
+            n_gone + n_came > DOCKER_DELTA_MAX)
+                return 0;
+        if (n_gone + n_came == 0)
+                return 1;
+        if (!d->index || !streq(d->index_sha256, d->policy_sha256) || d->index_host != d->host) {
+                RulesetOptions o = { .host = c->target.host, .nflog_group = c->nflog_group };
+
+                ruleset_index_free(TAKE_PTR(d->index));
+                if (ruleset_index_new(d->policy, &o, &d->index, err, err_size) < 0)
+                        return 0;
+                snprintf(d->index_sha256, sizeof(d->index_sha256), "%s", d->policy_sha256);
+                d->index_host = d->host;
+        }
+        /* The inventory before the changes, without the addresses that went: the base both
+         * sets of deltas are compiled against. */
+        if (endpoints_copy_without(e, came, n_came, &base) < 0 ||
+            compile_changes(d, base, gone, n_gone, &del, err, err_size) < 0 ||
+            compile_changes(d, base, came, n_came, &add, err, err_size) < 0)
+                return 0;
+        /* Deletions first: an address that moved to another container is replaced. */
+        if (del) {
+                k = nft_update_elements(c->nft, del, false, nerr);
+                if (k < 0)
+                        return k;
+                k = ruleset_apply_delta(c->target.ruleset, del, false);
+                if (k < 0)
+                        return k;
+        }
+        if (add) {
+                k = nft_update_elements(c->nft, add, true, nerr);
+                if (k < 0)
+                        return k;
+                k = ruleset_apply_delta(c->target.ruleset, add, true);
+                if (k < 0)
+                        return k;
+        }
+        return 1;
+}
+
+/* Compile the policy with the inventory and send the difference to the kernel in one batch:
+ * only the changed addresses' elements when that is all that changed, else the diff of two
+ * full compilations (nft_update()), or the whole table when the shape changed. */
 static void rebuild(Docker *d) {
         Context *c = d->ctx;
         _cleanup_(ruleset_freep) Ruleset *r = NULL;
+        _cleanup_(endpoints_freep) Endpoints *e = NULL;
         NftError nerr = {};
         json_t *fields;
         char err[1024];
         uint64_t t0, t1;
+        bool incremental = false, replace = false;
         int k;
 
         if (c->disabled || !c->target.ruleset || !c->target.sha256[0])
                 return; /* the operator stood us down; adopt_state() amends on the way back */
         t0 = now_usec();
-        k = compile_with_inventory(d, c->target.sha256, c->target.host, &r, err, sizeof(err));
+        k = inventory_endpoints(d, c->target.sha256, c->target.host, &e, err, sizeof(err));
+        if (k >= 0) {
+                k = update_incremental(d, e, &nerr, err, sizeof(err));
+                if (k > 0) {
+                        endpoints_free(d->endpoints);
+                        d->endpoints = TAKE_PTR(e);
+                        d->compiled = c->target.ruleset;
+                        incremental = true;
+                        goto done;
+                }
+                if (k < 0) {
+                        enforce_format_nft_error(c->policy_path, k, &nerr, err, sizeof(err));
+                        log_warning("incremental container update refused: %s; replacing the "
+                                    "table", err);
+                        replace = true;
+                }
+                k = compile_endpoints(d, c->target.host, &e, &r, err, sizeof(err));
+        }
         if (k < 0) {
                 log_error("cannot compile the policy with Docker's containers: %s; keeping the "
                           "current ruleset", err);
@@ -583,10 +778,14 @@ static void rebuild(Docker *d) {
                 schedule_rebuild(d, DOCKER_REBUILD_RETRY_USEC);
                 return;
         }
-        k = nft_update(c->nft, c->target.ruleset, r, &nerr);
-        if (k == -ESTALE)
+        /* After a refused incremental update the target may not be what the kernel holds:
+         * a diff against it could delete what is not there, so the table is replaced; so it
+         * is when the diff itself is refused. */
+        k = replace ? -ESTALE : nft_update(c->nft, c->target.ruleset, r, &nerr);
+        if (k < 0)
                 k = nft_apply(c->nft, r, &nerr);
         if (k < 0) {
+                d->compiled = NULL;
                 enforce_format_nft_error(c->policy_path, k, &nerr, err, sizeof(err));
                 log_error("container update refused: %s; retrying", err);
                 docker_report(d, "docker", json_pack("{s:s, s:s}", "action", "update-failed",
@@ -596,12 +795,14 @@ static void rebuild(Docker *d) {
         }
         ruleset_free(c->target.ruleset);
         c->target.ruleset = TAKE_PTR(r);
+done:
         if (c->watch)
                 (void) watch_set_endpoints(c->watch, d->endpoints);
         docker_client_save_inventory(d);
         t1 = now_usec();
-        fields = json_pack("{s:s, s:I, s:I}", "by", "docker", "usec", (json_int_t) (t1 - t0),
-                           "commit_nsec", (json_int_t) realtime_nsec());
+        fields = json_pack("{s:s, s:I, s:I, s:b}", "by", "docker", "usec", (json_int_t) (t1 - t0),
+                           "commit_nsec", (json_int_t) realtime_nsec(), "incremental",
+                           incremental);
         if (fields && d->event_last_nsec) {
                 (void) json_object_set_new(fields, "event_first_nsec",
                                            json_integer((json_int_t) d->event_first_nsec));
@@ -877,21 +1078,21 @@ static void request_done(Docker *d, Request *r, CURLcode result) {
 
 static void process_pending(Docker *d);
 
-static void check_done(Docker *d) {
-        CURLMsg *msg;
-        int left;
+/* curl returned to the loop: act on what the events stream asked for, then on finished
+ * requests. */
+static void on_curl_ready(CurlEvent *ce, void *userdata) {
+        Docker *d = userdata;
+        CURLcode result;
+        CURL *easy;
 
         process_pending(d);
 
-        while ((msg = curl_multi_info_read(d->multi, &left))) {
+        while (curl_event_next_done(ce, &easy, &result)) {
                 Request *r = NULL;
 
-                if (msg->msg != CURLMSG_DONE)
-                        continue;
-                (void) curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &r);
+                (void) curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &r);
                 if (!r)
                         continue;
-                CURLcode result = msg->data.result;
                 request_unlink(d, r);
                 request_done(d, r, result);
                 /* request_done() may have aborted every request (connection lost); this one
@@ -1044,11 +1245,10 @@ void docker_client_free(Docker *d) {
         if (!d)
                 return;
         requests_abort(d);
-        if (d->multi)
-                curl_multi_cleanup(d->multi);
-        sd_event_source_disable_unref(d->curl_timer);
+        curl_event_free(d->curl);
         sd_event_source_disable_unref(d->retry_source);
         sd_event_source_disable_unref(d->rebuild_source);
+        ruleset_index_free(d->index);
         for (size_t i = 0; i < d->n_entries; i++)
                 docker_container_done(&d->entries[i].c);
         free(d->entries);
@@ -1076,24 +1276,9 @@ int docker_client_start(Context *c) {
                 free(d);
                 return k;
         }
-        if (curl_global_init(CURL_GLOBAL_NOTHING) != CURLE_OK) {
-                docker_client_free(d);
-                return -ENOMEM;
-        }
-        d->multi = curl_multi_init();
-        if (!d->multi ||
-            curl_multi_setopt(d->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-            curl_multi_setopt(d->multi, CURLMOPT_SOCKETDATA, d) != CURLM_OK ||
-            curl_multi_setopt(d->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
-            curl_multi_setopt(d->multi, CURLMOPT_TIMERDATA, d) != CURLM_OK) {
-                docker_client_free(d);
-                return -ENOMEM;
-        }
-        if ((k = sd_event_add_time(c->event, &d->curl_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-                                   on_curl_timer_fire, d)) < 0 ||
+        if ((k = curl_event_new(c->event, on_curl_ready, d, &d->curl)) < 0 ||
             (k = sd_event_add_time(c->event, &d->retry_source, CLOCK_MONOTONIC, UINT64_MAX, 0,
                                    on_retry, d)) < 0 ||
-            (k = sd_event_source_set_enabled(d->curl_timer, SD_EVENT_OFF)) < 0 ||
             (k = sd_event_source_set_enabled(d->retry_source, SD_EVENT_OFF)) < 0) {
                 docker_client_free(d);
                 return k;

@@ -14,6 +14,7 @@
 #include "docker.h"
 #include "inventory.h"
 #include "netns.h"
+#include "sinks.h"
 
 #include <inttypes.h>
 #include <systemd/sd-daemon.h>
@@ -44,6 +45,9 @@ void context_done(Context *c) {
         free(c->state_dir);
         free(c->eventlog_key);
         free(c->docker_host);
+        free(c->metrics_listen);
+        free(c->metrics_textfile);
+        free(c->alertmanager_url);
         *c = (Context) {};
 }
 
@@ -54,24 +58,50 @@ static void report(Context *c, const char *event, json_t *fields) {
                 json_decref(fields);
 }
 
+/* The sinks' view of the enforcer: the policy gauge and the ruleset events. */
+static void sinks_policy(Context *c) {
+        if (c->sinks && c->target.ruleset)
+                (void) sinks_set_policy(c->sinks, c->target.sha256,
+                                        policy_mode_to_string(c->target.ruleset->mode),
+                                        c->target.host ? c->target.host : "");
+}
+
+static void sinks_ruleset(Context *c, EventKind kind, const char *detail) {
+        Event e;
+
+        if (!c->sinks)
+                return;
+        event_init(&e, kind);
+        EVENT_SET(e.host, c->target.host ? c->target.host : "");
+        e.severity = kind == EVENT_RULESET_DRIFT ? POLICY_SEVERITY_HIGH : POLICY_SEVERITY_MEDIUM;
+        EVENT_SET(e.detail, detail);
+        /* Counts the event and moves ceredis_ruleset_in_sync with it. */
+        sinks_emit(c->sinks, &e);
+}
+
 static void notify_status(Context *c) {
         if (c->disabled)
                 (void) sd_notify(false, "STATUS=disabled by the operator; not enforcing");
         else
-                (void) sd_notifyf(false, "STATUS=enforcing %s (sha256 %.12s)",
+                (void) sd_notifyf(false, "STATUS=enforcing %s (sha256 %.12s)%s, %u drift repairs",
                                   c->record && c->record->policy_path ? c->record->policy_path : "?",
-                                  c->target.sha256);
+                                  c->target.sha256, c->repair_failures ? ", repair failing" : "",
+                                  c->repairs_total);
 }
 
-/* Load, compile and record the configured files; apply them in one batch. On failure the
- * kernel and the state directory keep what they had, and `err` says why. */
-static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage, char *err,
+/* Load, compile and record the policy (with the configured endpoints); apply it in one batch.
+ * With a token, the record it replaces is kept as pending-TOKEN.json first, for a rollback
+ * unless confirmed; `exclusive` refuses while another apply waits for confirmation, as
+ * `ceredisctl apply` does. On failure the kernel and the state directory keep what they had,
+ * and `err` says why. */
+static int apply_configured(Context *c, const char *policy_path, const char *by, bool exclusive,
+                            const char *token, EnforceStage *ret_stage, char *err,
                             size_t err_size) {
         _cleanup_(state_record_freep) StateRecord *rec = NULL, *old = NULL;
         _cleanup_close_ int lock = -1;
         EnforceTarget t = {};
         NftError nerr = {};
-        char ts[32];
+        char ts[32], pending[STATE_TOKEN_LEN + 1];
         int k;
 
         k = state_lock(c->state_dir, &lock);
@@ -81,7 +111,12 @@ static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage,
                          strerror(-k));
                 return k;
         }
-        k = enforce_compile_files(c->policy_path, c->endpoints_path, c->host, c->nflog_group,
+        if (exclusive && state_pending_find(c->state_dir, pending) >= 0) {
+                *ret_stage = ENFORCE_STAGE_IO;
+                snprintf(err, err_size, "an earlier apply is waiting for confirmation");
+                return -EBUSY;
+        }
+        k = enforce_compile_files(policy_path, c->endpoints_path, c->host, c->nflog_group,
                                   c->state_dir, &t, &rec, ret_stage, err, err_size);
         if (k < 0)
                 return k;
@@ -95,9 +130,21 @@ static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage,
         k = state_record_load(c->state_dir, STATE_APPLIED, &old);
         if (k < 0 && k != -ENOENT && k != -EBADMSG)
                 goto fail_io;
+        if (token) {
+                _cleanup_(state_record_freep) StateRecord *none = NULL;
+
+                if (!old && (k = state_record_new(STATE_STATUS_NONE, &none)) < 0)
+                        goto fail_io;
+                k = state_pending_save(c->state_dir, token, old ? old : none);
+                if (k < 0)
+                        goto fail_io;
+        }
         k = state_record_save(c->state_dir, STATE_APPLIED, rec);
-        if (k < 0)
+        if (k < 0) {
+                if (token)
+                        (void) state_pending_claim(c->state_dir, token, NULL);
                 goto fail_io;
+        }
         /* Docker mode: the containers known now are part of the target. */
         if (c->docker && docker_client_amend(c->docker, &t, err, err_size) < 0)
                 log_error("the reloaded policy is applied without Docker's containers: %s", err);
@@ -105,12 +152,15 @@ static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage,
         if (k < 0) {
                 if (old)
                         (void) state_record_save(c->state_dir, STATE_APPLIED, old);
+                if (token)
+                        (void) state_pending_claim(c->state_dir, token, NULL);
                 *ret_stage = ENFORCE_STAGE_COMPILE;
-                enforce_format_nft_error(c->policy_path, k, &nerr, err, err_size);
+                enforce_format_nft_error(policy_path, k, &nerr, err, err_size);
                 enforce_target_done(&t);
                 return k;
         }
-        (void) state_history_append(c->state_dir, "apply", rec, by);
+        (void) state_history_append(c->state_dir, "apply", rec,
+                                    token ? "waiting for confirmation" : by);
         (void) state_blob_gc(c->state_dir);
 
         enforce_target_done(&c->target);
@@ -124,6 +174,7 @@ static int apply_configured(Context *c, const char *by, EnforceStage *ret_stage,
                 docker_client_save_inventory(c->docker);
         if (c->reporter)
                 (void) reporter_set_host(c->reporter, c->target.host);
+        sinks_policy(c);
         return 0;
 
 fail_io:
@@ -172,7 +223,7 @@ int enforcer_start(Context *c) {
                 log_error("cannot subscribe to nf_tables notifications: %s", strerror(-k));
                 return 2;
         }
-        k = apply_configured(c, "ceredis-agent", &stage, err, sizeof(err));
+        k = apply_configured(c, c->policy_path, "ceredis-agent", false, NULL, &stage, err, sizeof(err));
         if (k < 0) {
                 log_error("%s", err);
                 return stage == ENFORCE_STAGE_POLICY ? 1 : 2;
@@ -240,6 +291,7 @@ static void adopt_state(Context *c) {
                                 docker_client_save_inventory(c->docker);
                         if (c->reporter)
                                 (void) reporter_set_host(c->reporter, c->target.host);
+                        sinks_policy(c);
                 }
         }
         /* Remember it even when it failed to compile: retrying a broken record on every
@@ -290,10 +342,13 @@ static void repair(Context *c, const char *diff) {
                 k = nft_verify(c->nft, c->target.ruleset, &still);
                 if (k == 0) {
                         log_warning("drift repaired: %s", diff);
+                        sinks_ruleset(c, EVENT_RULESET_REPAIRED, diff);
                         report(c, "drift",
                                json_pack("{s:s, s:s}", "diff", diff, "action", "repaired"));
                         c->repair_failures = 0;
                         c->next_repair = 0;
+                        c->repairs_total++;
+                        notify_status(c);
                         return;
                 }
                 if (k > 0)
@@ -307,6 +362,7 @@ static void repair(Context *c, const char *diff) {
                                                  : c->policy_path,
                                          k, &nerr, err, sizeof(err));
         c->repair_failures++;
+        notify_status(c);
         backoff = DAEMON_RETRY_MIN_USEC;
         for (unsigned i = 1; i < c->repair_failures && backoff < DAEMON_RETRY_MAX_USEC; i++)
                 backoff *= 2;
@@ -334,8 +390,12 @@ static void verify_now(Context *c) {
                 schedule_verify(c, DAEMON_RETRY_MIN_USEC);
                 return;
         }
-        if (k == 0)
+        if (k == 0) {
+                if (c->sinks)
+                        sinks_set_ruleset_in_sync(c->sinks, true);
                 return;
+        }
+        sinks_ruleset(c, EVENT_RULESET_DRIFT, diff ? diff : "the live table differs");
         repair(c, diff ? diff : "the live table differs");
 }
 
@@ -407,31 +467,61 @@ int enforcer_attach(Context *c) {
         k = sd_event_source_set_enabled(c->periodic_source, SD_EVENT_ON);
         if (k < 0)
                 return k;
+        sinks_policy(c);
         /* Whatever happened between our batch and the loop's start gets checked now. */
         schedule_verify(c, 0);
         notify_status(c);
         return 0;
 }
 
-void enforcer_reload(Context *c) {
-        EnforceStage stage = ENFORCE_STAGE_IO;
-        char err[1024];
+/* Reload (policy_path NULL: the configured file) or apply another policy file, reporting it.
+ * Only an apply waits for a pending confirmation: a reload is the operator's SIGHUP. */
+static int reload_or_apply(Context *c, const char *event, const char *policy_path, const char *by,
+                           const char *token, EnforceStage *ret_stage, char *err, size_t err_size) {
+        const char *path = policy_path ? policy_path : c->policy_path;
         int k;
 
-        log_info("reloading %s", c->policy_path);
-        k = apply_configured(c, "ceredis-agent (reload)", &stage, err, sizeof(err));
+        log_info("%s %s", policy_path ? "applying" : "reloading", path);
+        k = apply_configured(c, path, by, policy_path != NULL, token, ret_stage, err, err_size);
         if (k < 0) {
-                log_error("reload failed, keeping the current ruleset: %s", err);
-                report(c, "reload",
-                       json_pack("{s:s, s:s, s:s}", "policy", c->policy_path, "action", "kept", "error",
-                                 err));
-                return;
+                log_error("%s failed, keeping the current ruleset: %s", event, err);
+                report(c, event,
+                       json_pack("{s:s, s:s, s:s}", "policy", path, "action", "kept", "error", err));
+                return k;
         }
-        log_info("reloaded %s (sha256 %s)", c->policy_path, c->target.sha256);
-        report(c, "reload",
-               json_pack("{s:s, s:s, s:s}", "policy", c->policy_path, "action", "applied",
-                         "policy_sha256", c->target.sha256));
+        log_info("%s %s (sha256 %s)", policy_path ? "applied" : "reloaded", path, c->target.sha256);
+        report(c, event,
+               json_pack("{s:s, s:s, s:s, s:b}", "policy", path, "action", "applied",
+                         "policy_sha256", c->target.sha256, "confirm", token != NULL));
+        /* The watcher judges traffic by the policy now enforced. */
+        if (c->watch) {
+                (void) watch_set_host(c->watch, c->target.host);
+                (void) watch_load(c->watch, path, c->endpoints_path);
+        }
         notify_status(c);
         /* Our own batch echoes back through the monitor; verify once it settled. */
         schedule_verify(c, DAEMON_VERIFY_COALESCE_USEC);
+        return 0;
+}
+
+int enforcer_reload(Context *c, EnforceStage *ret_stage, char *err, size_t err_size) {
+        EnforceStage stage = ENFORCE_STAGE_IO;
+        char buf[1024];
+
+        if (!err) {
+                err = buf;
+                err_size = sizeof(buf);
+        }
+        return reload_or_apply(c, "reload", NULL, "ceredis-agent (reload)", NULL,
+                               ret_stage ? ret_stage : &stage, err, err_size);
+}
+
+int enforcer_apply(Context *c, const char *policy_path, const char *token, EnforceStage *ret_stage,
+                   char *err, size_t err_size) {
+        return reload_or_apply(c, "apply", policy_path, "ceredis-agent (D-Bus Apply)", token,
+                               ret_stage, err, err_size);
+}
+
+void enforcer_verify_soon(Context *c) {
+        schedule_verify(c, 0);
 }

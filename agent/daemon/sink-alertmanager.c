@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <time.h>
 
+#include "curl-event.h"
 #include "sinks.h"
 
 #define ALERT_SINK_NAME "alertmanager"
@@ -41,12 +42,11 @@ typedef struct Alert {
 struct AlertSink {
         sd_event *event;
         Metrics *metrics;
-        CURLM *multi;
+        CurlEvent *curl;
         CURL *easy; /* the request in flight, or NULL */
         struct curl_slist *headers;
         char *url;
         char *body; /* the in-flight request's body: curl reads it until done */
-        sd_event_source *curl_timer;
         sd_event_source *tick;
         sd_event_source *kick;
         Alert *alerts;
@@ -149,7 +149,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *userdata) {
 
 static void request_end(AlertSink *a, bool ok) {
         if (a->easy) {
-                (void) curl_multi_remove_handle(a->multi, a->easy);
+                curl_event_remove(a->curl, a->easy);
                 curl_easy_cleanup(a->easy);
                 a->easy = NULL;
         }
@@ -181,18 +181,19 @@ static void request_end(AlertSink *a, bool ok) {
         update_gauge(a);
 }
 
-static void check_done(AlertSink *a) {
-        CURLMsg *msg;
-        int left;
+static void on_curl_ready(CurlEvent *ce, void *userdata) {
+        AlertSink *a = userdata;
+        CURLcode result;
+        CURL *easy;
 
-        while ((msg = curl_multi_info_read(a->multi, &left))) {
+        while (curl_event_next_done(ce, &easy, &result)) {
                 long status = 0;
 
-                if (msg->msg != CURLMSG_DONE || msg->easy_handle != a->easy)
+                if (easy != a->easy)
                         continue;
-                (void) curl_easy_getinfo(a->easy, CURLINFO_RESPONSE_CODE, &status);
-                request_end(a, msg->data.result == CURLE_OK && status >= 200 && status < 300);
-                return; /* request_end() freed the handle msg points into */
+                (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+                request_end(a, result == CURLE_OK && status >= 200 && status < 300);
+                return;
         }
 }
 
@@ -226,9 +227,8 @@ static int send_batch(AlertSink *a) {
             curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) strlen(a->body)) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, ALERT_TIMEOUT_MS) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ALERT_CONNECT_TIMEOUT_MS) != CURLE_OK ||
-            curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
-            curl_multi_add_handle(a->multi, easy) != CURLM_OK) {
+            curl_event_add(a->curl, easy) < 0) {
                 curl_easy_cleanup(easy);
                 free(a->body);
                 a->body = NULL;
@@ -262,68 +262,6 @@ static void maybe_send(AlertSink *a) {
                 due = alerts_pending(a) > 0 || now - a->last_success >= a->resend_usec;
         if (due)
                 (void) send_batch(a);
-}
-
-/* ---- the sd-event <-> curl multi glue ------------------------------------------------------ */
-
-static int on_curl_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        AlertSink *a = userdata;
-        int running, mask = 0;
-
-        if (revents & EPOLLIN)
-                mask |= CURL_CSELECT_IN;
-        if (revents & EPOLLOUT)
-                mask |= CURL_CSELECT_OUT;
-        if (revents & (EPOLLERR | EPOLLHUP))
-                mask |= CURL_CSELECT_ERR;
-        (void) curl_multi_socket_action(a->multi, fd, mask, &running);
-        check_done(a);
-        return 0;
-}
-
-static int on_curl_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp) {
-        AlertSink *a = userp;
-        sd_event_source *s = socketp;
-        uint32_t events = 0;
-
-        if (what == CURL_POLL_REMOVE) {
-                sd_event_source_disable_unref(s);
-                (void) curl_multi_assign(a->multi, fd, NULL);
-                return 0;
-        }
-        if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-                events |= EPOLLIN;
-        if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-                events |= EPOLLOUT;
-        if (s)
-                return sd_event_source_set_io_events(s, events) < 0 ? -1 : 0;
-        if (sd_event_add_io(a->event, &s, fd, events, on_curl_io, a) < 0)
-                return -1;
-        (void) curl_multi_assign(a->multi, fd, s);
-        return 0;
-}
-
-static int on_curl_timer_fire(sd_event_source *s, uint64_t usec, void *userdata) {
-        AlertSink *a = userdata;
-        int running;
-
-        (void) curl_multi_socket_action(a->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-        check_done(a);
-        return 0;
-}
-
-static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp) {
-        AlertSink *a = userp;
-        uint64_t now;
-
-        if (timeout_ms < 0)
-                return sd_event_source_set_enabled(a->curl_timer, SD_EVENT_OFF) < 0 ? -1 : 0;
-        if (sd_event_now(a->event, CLOCK_MONOTONIC, &now) < 0)
-                return -1;
-        if (sd_event_source_set_time(a->curl_timer, now + (uint64_t) timeout_ms * 1000u) < 0 ||
-            sd_event_source_set_enabled(a->curl_timer, SD_EVENT_ONESHOT) < 0)
-                return -1;
-        return 0;
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -400,13 +338,9 @@ int alert_sink_new(sd_event *e, const SinksConfig *c, Metrics *m, AlertSink **re
         l = strlen(c->alertmanager_url);
         if (l == 0 || l > ALERT_URL_MAX)
                 return -EINVAL;
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-                return -EIO;
         a = calloc(1, sizeof(*a));
-        if (!a) {
-                curl_global_cleanup();
+        if (!a)
                 return -ENOMEM;
-        }
         a->event = e;
         a->metrics = m;
         a->max_alerts = c->alerts_max ? c->alerts_max : SINKS_ALERTS_MAX_DEFAULT;
@@ -420,20 +354,11 @@ int alert_sink_new(sd_event *e, const SinksConfig *c, Metrics *m, AlertSink **re
                 goto fail;
         }
         a->headers = curl_slist_append(NULL, "Content-Type: application/json");
-        a->multi = curl_multi_init();
-        if (!a->headers || !a->multi) {
+        if (!a->headers) {
                 k = -ENOMEM;
                 goto fail;
         }
-        if (curl_multi_setopt(a->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket) != CURLM_OK ||
-            curl_multi_setopt(a->multi, CURLMOPT_SOCKETDATA, a) != CURLM_OK ||
-            curl_multi_setopt(a->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer) != CURLM_OK ||
-            curl_multi_setopt(a->multi, CURLMOPT_TIMERDATA, a) != CURLM_OK) {
-                k = -EIO;
-                goto fail;
-        }
-        k = sd_event_add_time(e, &a->curl_timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
-                              on_curl_timer_fire, a);
+        k = curl_event_new(e, on_curl_ready, a, &a->curl);
         if (k >= 0)
                 k = sd_event_add_time_relative(e, &a->tick, CLOCK_MONOTONIC, a->tick_usec, 0,
                                                on_tick, a);
@@ -458,12 +383,10 @@ void alert_sink_free(AlertSink *a) {
         if (!a)
                 return;
         if (a->easy) {
-                (void) curl_multi_remove_handle(a->multi, a->easy);
+                curl_event_remove(a->curl, a->easy);
                 curl_easy_cleanup(a->easy);
         }
-        if (a->multi)
-                curl_multi_cleanup(a->multi);
-        sd_event_source_disable_unref(a->curl_timer);
+        curl_event_free(a->curl);
         sd_event_source_disable_unref(a->tick);
         sd_event_source_disable_unref(a->kick);
         curl_slist_free_all(a->headers);
@@ -471,5 +394,4 @@ void alert_sink_free(AlertSink *a) {
         free(a->url);
         free(a->alerts);
         free(a);
-        curl_global_cleanup();
 }

@@ -141,9 +141,30 @@ static int queue_init(SinkQueue *q, size_t cap) {
         return 0;
 }
 
-int sinks_new(const SinksConfig *c, sd_event *e, Sinks **ret) {
+static int textfile_start(Sinks *s, const SinksConfig *c) {
+        int k;
+
+        s->textfile_dir = strdup(c->textfile_dir);
+        if (!s->textfile_dir)
+                return -ENOMEM;
+        s->textfile_interval = c->textfile_interval_usec ? c->textfile_interval_usec
+                                                         : SINKS_TEXTFILE_INTERVAL_USEC_DEFAULT;
+        /* Fail early on an unusable directory rather than every interval in silence. */
+        k = metrics_textfile_write(s->metrics, s->textfile_dir);
+        if (k < 0)
+                return k;
+        k = sd_event_add_time_relative(s->event, &s->textfile_timer, CLOCK_MONOTONIC,
+                                       s->textfile_interval, 0, on_textfile, s);
+        if (k < 0)
+                return k;
+        return sd_event_source_set_enabled(s->textfile_timer, SD_EVENT_ON);
+}
+
+int sinks_new_partial(const SinksConfig *c, sd_event *e, Sinks **ret,
+                      int ret_errors[static _SINKS_PART_MAX]) {
         _cleanup_(sinks_freep) Sinks *s = NULL;
         size_t qmax = c->queue_max ? c->queue_max : SINKS_QUEUE_DEFAULT;
+        int errors[_SINKS_PART_MAX] = {};
         int k;
 
         if (qmax > SINKS_QUEUE_LIMIT)
@@ -169,32 +190,51 @@ int sinks_new(const SinksConfig *c, sd_event *e, Sinks **ret) {
         if (c->alertmanager_url) {
                 k = alert_sink_new(e, c, s->metrics, &s->alerts);
                 if (k < 0)
-                        return k;
-                s->queues[SINK_ALERTMANAGER].enabled = true;
+                        errors[SINKS_PART_ALERTMANAGER] = k;
+                else
+                        s->queues[SINK_ALERTMANAGER].enabled = true;
         }
         if (c->metrics_listen && c->metrics_listen[0]) {
                 k = metrics_server_new(e, c->metrics_listen, s->metrics, &s->server);
                 if (k < 0)
-                        return k;
+                        errors[SINKS_PART_LISTENER] = k;
         }
         if (c->textfile_dir) {
-                s->textfile_dir = strdup(c->textfile_dir);
-                if (!s->textfile_dir)
-                        return -ENOMEM;
-                s->textfile_interval = c->textfile_interval_usec ? c->textfile_interval_usec
-                                                                 : SINKS_TEXTFILE_INTERVAL_USEC_DEFAULT;
-                /* Fail early on an unusable directory rather than every interval in silence. */
-                k = metrics_textfile_write(s->metrics, s->textfile_dir);
-                if (k < 0)
-                        return k;
-                k = sd_event_add_time_relative(e, &s->textfile_timer, CLOCK_MONOTONIC,
-                                               s->textfile_interval, 0, on_textfile, s);
-                if (k < 0)
-                        return k;
-                (void) sd_event_source_set_enabled(s->textfile_timer, SD_EVENT_ON);
+                k = textfile_start(s, c);
+                if (k < 0) {
+                        errors[SINKS_PART_TEXTFILE] = k;
+                        s->textfile_timer = sd_event_source_disable_unref(s->textfile_timer);
+                        free(s->textfile_dir);
+                        s->textfile_dir = NULL;
+                }
         }
+        memcpy(ret_errors, errors, sizeof(errors));
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int sinks_new(const SinksConfig *c, sd_event *e, Sinks **ret) {
+        _cleanup_(sinks_freep) Sinks *s = NULL;
+        int errors[_SINKS_PART_MAX], k;
+
+        k = sinks_new_partial(c, e, &s, errors);
+        if (k < 0)
+                return k;
+        for (size_t i = 0; i < _SINKS_PART_MAX; i++)
+                if (errors[i] < 0)
+                        return errors[i];
+        *ret = TAKE_PTR(s);
+        return 0;
+}
+
+const char *sinks_part_to_string(SinksPart p) {
+        static const char *const names[_SINKS_PART_MAX] = {
+                [SINKS_PART_LISTENER] = "metrics listener",
+                [SINKS_PART_TEXTFILE] = "metrics textfile",
+                [SINKS_PART_ALERTMANAGER] = "Alertmanager sink",
+        };
+
+        return (size_t) p < _SINKS_PART_MAX ? names[p] : NULL;
 }
 
 void sinks_flush(Sinks *s) {

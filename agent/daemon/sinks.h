@@ -47,7 +47,24 @@ void sinks_config_init(SinksConfig *c);
 
 typedef struct Sinks Sinks;
 
+/* Every configured sink or none: the first that cannot start fails the whole. */
 int sinks_new(const SinksConfig *c, sd_event *e, Sinks **ret);
+
+/* The sinks that can fail to start on their own (the journal cannot: its socket is only
+ * tried per entry). */
+typedef enum SinksPart {
+        SINKS_PART_LISTENER,
+        SINKS_PART_TEXTFILE,
+        SINKS_PART_ALERTMANAGER,
+        _SINKS_PART_MAX,
+} SinksPart;
+
+/* For the daemon, where reporting never gates enforcing: start what can start, leave out a
+ * sink that cannot and put its error in ret_errors[part] (0 for the others). Fails only on a
+ * bad config or when the core (registry, queues) cannot be allocated. */
+int sinks_new_partial(const SinksConfig *c, sd_event *e, Sinks **ret,
+                      int ret_errors[static _SINKS_PART_MAX]);
+const char *sinks_part_to_string(SinksPart p);
 void sinks_free(Sinks *s);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Sinks *, sinks_free);
 

@@ -21,6 +21,7 @@
 #include "decode.h"
 #include "eventlog.h"
 #include "flow.h"
+#include "sinks.h"
 #include "watch.h"
 
 #define WATCH_MAX_CAPTURES 64u
@@ -44,11 +45,14 @@ typedef struct PacketArgs {
 struct Watch {
         sd_event *event;
         Reporter *reporter;
+        Sinks *sinks;
         Nft *nft;
         char *state_dir;
         char *key_path;
         char *host;
         uint16_t nflog_group;
+        void (*on_violation)(const json_t *event, void *userdata);
+        void *userdata;
 
         Policy *policy;
         ClassifyMap *map;
@@ -106,10 +110,16 @@ static void emit(const Event *e, void *userdata) {
                 else
                         w->log_dirty = true;
         }
+        if (w->on_violation && e->kind == EVENT_VIOLATION && event_to_json(e, &j) >= 0) {
+                w->on_violation(j, w->userdata);
+                json_decref(j);
+                j = NULL;
+        }
         if (w->reporter && event_to_json(e, &j) >= 0) {
                 (void) json_object_del(j, "kind");
                 (void) reporter_emit(w->reporter, event_kind_to_string(e->kind), j);
         }
+        sinks_emit(w->sinks, e);
 }
 
 static void emit_own(Watch *w, EventKind kind, PolicySeverity severity, uint64_t count, const char *detail) {
@@ -344,6 +354,8 @@ static void report_drops(Watch *w) {
                 wc->reported_drops = st.dropped + st.ifdropped;
         }
         w->stats.dropped = total;
+        if (w->sinks)
+                sinks_set_capture_drops(w->sinks, total);
 }
 
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata) {
@@ -415,8 +427,11 @@ int watch_new(const WatchConfig *cfg, Watch **ret) {
                 return -ENOMEM;
         w->event = sd_event_ref(cfg->event);
         w->reporter = cfg->reporter;
+        w->sinks = cfg->sinks;
         w->nft = cfg->nft;
         w->nflog_group = cfg->nflog_group ? cfg->nflog_group : RULESET_NFLOG_GROUP_DEFAULT;
+        w->on_violation = cfg->on_violation;
+        w->userdata = cfg->userdata;
         w->state_dir = strdup(cfg->state_dir);
         w->key_path = strdup(cfg->key_path ? cfg->key_path : EVENTLOG_KEY_PATH_DEFAULT);
         if (!w->state_dir || !w->key_path || (cfg->host && !(w->host = strdup(cfg->host))))

@@ -3,9 +3,10 @@
  * The traffic watcher of the daemon: libpcap handles (the Docker bridges, the ruleset's NFLOG
  * group) as I/O sources of the daemon's one sd-event loop, feeding decode -> flows -> classify;
  * violations go to the tamper-evident event log (flushed once per loop iteration that produced
- * any) and out as JSON lines through the Reporter. In enforce mode an L7 violation on a flow
- * the ruleset allows is contained at once (nft_contain). Nothing here blocks enforcement: a
- * capture that fails is reported and retried, never fatal.
+ * any), out as JSON lines through the Reporter and to the reporting sinks (sinks.h, which
+ * only copy them). In enforce mode an L7 violation on a flow the ruleset allows is contained
+ * at once (nft_contain). Nothing here blocks enforcement: a capture that fails is reported and
+ * retried, never fatal.
  */
 #pragma once
 
@@ -28,11 +29,15 @@ typedef struct Watch Watch;
 typedef struct WatchConfig {
         sd_event *event;
         Reporter *reporter;    /* may be NULL */
+        struct Sinks *sinks;   /* the reporting sinks; may be NULL */
         Nft *nft;              /* for containment; NULL: never contain */
         const char *state_dir; /* the event log lives here */
         const char *key_path;  /* its HMAC key, created 0600 if missing */
         const char *host;      /* copied into every event */
         uint16_t nflog_group;  /* 0: RULESET_NFLOG_GROUP_DEFAULT */
+        /* Called with each violation event (JSON, not stolen), e.g. for the D-Bus signal. */
+        void (*on_violation)(const json_t *event, void *userdata);
+        void *userdata;
 } WatchConfig;
 
 /* Open the event log (creating its key if missing) and the captures. Logs what fails; a

@@ -4,6 +4,7 @@
  * scrape endpoint answers /metrics on loopback from the sd-event loop (no thread), the
  * textfile is replaced atomically with no temporary left behind, the journal entry carries
  * its structured fields, and the fan-out's bounded queue drops and counts instead of growing.
+ * The daemon's partial start leaves out a sink that cannot start and keeps the others.
  */
 #include "ceredis.h"
 
@@ -244,6 +245,46 @@ static void test_queue_bound(void **state) {
                          10);
 }
 
+static void test_partial(void **state) {
+        _cleanup_(sd_event_unrefp) sd_event *e = NULL;
+        _cleanup_(sinks_freep) Sinks *first = NULL, *s = NULL;
+        int errors[_SINKS_PART_MAX];
+        char listen[32];
+        SinksConfig c;
+        Event ev;
+
+        assert_int_equal(sd_event_new(&e), 0);
+        sinks_config_init(&c);
+        c.journal = false;
+        c.metrics_listen = "127.0.0.1:0";
+        assert_int_equal(sinks_new(&c, e, &first), 0);
+
+        /* The port is taken and the directory does not exist: sinks_new() fails as a whole,
+         * the partial start keeps the Alertmanager sink and says what it left out. */
+        snprintf(listen, sizeof(listen), "127.0.0.1:%u", sinks_metrics_port(first));
+        c.metrics_listen = listen;
+        c.textfile_dir = "/nonexistent-ceredis-dir";
+        c.alertmanager_url = "http://127.0.0.1:9";
+        assert_true(sinks_new(&c, e, &s) < 0);
+        assert_null(s);
+        assert_int_equal(sinks_new_partial(&c, e, &s, errors), 0);
+        assert_non_null(s);
+        assert_true(errors[SINKS_PART_LISTENER] < 0);
+        assert_true(errors[SINKS_PART_TEXTFILE] < 0);
+        assert_int_equal(errors[SINKS_PART_ALERTMANAGER], 0);
+        assert_int_equal(sinks_metrics_port(s), 0);
+        assert_string_equal(sinks_part_to_string(SINKS_PART_LISTENER), "metrics listener");
+
+        /* What did start works: the violation is counted and folded into an alert. */
+        violation(&ev);
+        sinks_emit(s, &ev);
+        assert_int_equal(metrics_get_violations(sinks_metrics(s), "NET-1", "internet", "postgres",
+                                                EVENT_ACTION_BLOCKED),
+                         1);
+        assert_int_equal(metrics_get_sink_dropped(sinks_metrics(s), "alertmanager"), 0);
+        sinks_flush(s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_listen_parse),
@@ -251,6 +292,7 @@ int main(void) {
                 cmocka_unit_test(test_textfile),
                 cmocka_unit_test(test_journal_fields),
                 cmocka_unit_test(test_queue_bound),
+                cmocka_unit_test(test_partial),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
