@@ -330,35 +330,13 @@ check "the dashboard's top-flows query returns the NET-1 flow" wait_for 10 top_f
 journal_out=$(unshare --mount --propagation private bash -c '
         mount -t tmpfs tmpfs /run || exit 1
         mkdir -p /run/systemd/journal
-        "$0" - <<"PY" &
-import json, socket, struct
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/run/systemd/journal/socket")
-s.settimeout(10)
-open("/run/ready", "w").close()
-for _ in range(2):
-    data = s.recv(1 << 20)
-    entry, i = {}, 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            i = nl + 1
-        else:  # KEY\n, little-endian 64-bit size, value, \n
-            k = line
-            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
-            v = data[nl + 9:nl + 9 + n]
-            i = nl + 9 + n + 1
-        entry[k.decode()] = v.decode(errors="replace")
-    print(json.dumps(entry), flush=True)
-PY
+        "$0" "$1" --count 2 --ready /run/ready &
         rx=$!
         for _ in $(seq 50); do [ -e /run/ready ] && break; sleep 0.1; done
         printf "emit NET-1 critical internet postgres blocked 1\nevent ruleset-drift\nquit\n" |
-                "$1" >/dev/null
+                "$2" >/dev/null
         wait $rx
-' "$PYTHON" "$driver" 2>&1)
+' "$PYTHON" "$here/lib/journal-rx.py" "$driver" 2>&1)
 jv() { jq -r --arg k "$2" 'select(.CEREDIS_EVENT == "'"$1"'") | .[$k]' <<<"$journal_out"; }
 if [ "$(jv violation CEREDIS_RULE)" = NET-1 ] && [ "$(jv violation CEREDIS_SEVERITY)" = critical ] &&
         [ "$(jv violation CEREDIS_ACTION)" = blocked ] &&
@@ -441,34 +419,6 @@ within_ms() {
 
 # The journal: the agent runs in a private mount namespace where /run/systemd is a tmpfs of
 # its own holding a receiver of the native protocol on journal/socket (no journald here).
-cat >"$t/journal-rx.py" <<'PY'
-import json, os, socket, struct, sys
-out = open(sys.argv[1], "a")
-parent = os.getppid()
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind("/run/systemd/journal/socket")
-s.settimeout(0.5)
-while os.getppid() == parent:  # the agent exec'd our parent's pid: end with it
-    try:
-        data = s.recv(1 << 20)
-    except socket.timeout:
-        continue
-    entry, i = {}, 0
-    while i < len(data):
-        nl = data.index(b"\n", i)
-        line = data[i:nl]
-        if b"=" in line:
-            k, v = line.split(b"=", 1)
-            i = nl + 1
-        else:  # KEY\n, little-endian 64-bit size, value, \n
-            k = line
-            (n,) = struct.unpack("<Q", data[nl + 1:nl + 9])
-            v = data[nl + 9:nl + 9 + n]
-            i = nl + 9 + n + 1
-        entry[k.decode()] = v.decode(errors="replace")
-    out.write(json.dumps(entry) + "\n")
-    out.flush()
-PY
 : >"$t/journal.jsonl"
 agent_args=(--policy "$top/policies/ceredis.yaml" --endpoints "$top/tests/data/endpoints.json"
         --netns "$(ns_name srv)" --docker-host none --state-dir "$state"
@@ -479,10 +429,10 @@ if [ -d /run/systemd ]; then
         bg unshare --mount --propagation private bash -c '
                 mount -t tmpfs -o mode=0755 tmpfs /run/systemd || exit 1
                 mkdir /run/systemd/journal
-                "$0" "$1" "$2" </dev/null >/dev/null 2>&1 &
+                "$0" "$1" --out "$2" </dev/null >/dev/null 2>&1 &
                 for _ in $(seq 100); do [ -S /run/systemd/journal/socket ] && break; sleep 0.05; done
                 shift 2
-                exec "$@"' "$PYTHON" "$t/journal-rx.py" "$t/journal.jsonl" "$agent" "${agent_args[@]}" \
+                exec "$@"' "$PYTHON" "$here/lib/journal-rx.py" "$t/journal.jsonl" "$agent" "${agent_args[@]}" \
                 >"$t/agent.out" 2>"$t/agent.err"
 else
         journal_rx=
