@@ -5,7 +5,8 @@
 # Internet namespace reaches PostgreSQL (the stack really is misconfigured). Then the agent in
 # Docker mode enforces policies/ceredis.yaml, learning every address from the Engine API, and
 # real connections prove the whole matrix (service x service x port, host x service, Internet x
-# every service address and every published port, IPv4 and IPv6): each allowed connection of
+# every service address and every published port, IPv4 and IPv6 -- the compose networks are
+# dual-stack, so containers talk to each other over both): each allowed connection of
 # the policy succeeds, every other one fails. The matrix comes from the policy and Docker's
 # inventory (tests/lib/docker-plan.py + expect.py), never from this file.
 #
@@ -133,11 +134,33 @@ plan() {
                 "${nets[@]}" "${pubs[@]}" --host-addr "$TB_VPS_IP" --host-addr "$TB_VPS_IP6" \
                 --client "$TB_INET_IP" --client "$TB_INET_IP6" >"$work/$label.raw" || return 1
         # Docker's own facts (bridge isolation, routing, listeners): see docker-plan.py.
-        local listen=()
-        mapfile -t listen < <(ip netns exec "$TB_NS_VPS" ss -Hltn | awk '{n = split($4, a, ":"); print "--listen=" a[n]}' | sort -u)
+        local facts=()
+        mapfile -t facts < <(ip netns exec "$TB_NS_VPS" ss -Hltn | awk '{n = split($4, a, ":"); print "--listen=" a[n]}' | sort -u)
+        # The families Docker isolates its bridges in: where its isolation chains are.
+        grep -q '^:DOCKER-ISOLATION' <<<"$(ip netns exec "$TB_NS_VPS" iptables-save -t filter 2>/dev/null)" &&
+                facts+=(--isolated=4)
+        grep -q '^:DOCKER-ISOLATION' <<<"$(ip netns exec "$TB_NS_VPS" ip6tables-save -t filter 2>/dev/null)" &&
+                facts+=(--isolated=6)
         "$PYTHON" "$here/lib/docker-plan.py" filter "$work/$label.raw" "$work/policy.json" \
                 "$work/containers.json" "$work/$label.lines" --host-addr "$TB_VPS_IP" \
-                --host-addr "$TB_VPS_IP6" "${listen[@]}" >"$work/$label.plan"
+                --host-addr "$TB_VPS_IP6" "${facts[@]}" >"$work/$label.plan"
+}
+
+# plan_dual_stack LABEL: every service of the plan has IPv6 (the compose networks give it) and
+# the plan probes service x service over IPv6 as it does over IPv4, row for row.
+plan_dual_stack() {
+        local n4 n6 no6
+        n4=$(awk '$1 ~ /^svc-/ && $4 !~ /:/' "$work/$1.plan" | wc -l)
+        n6=$(awk '$1 ~ /^svc-/ && $4 ~ /:/' "$work/$1.plan" | wc -l)
+        no6=$("$PYTHON" -c 'import json, sys
+print(" ".join(s for s, a in json.load(open(sys.argv[1])).items() if not any(":" in x for x in a)))' \
+                "$work/$1.endpoints")
+        if [ -z "$no6" ] && [ "$n6" -gt 0 ] && [ "$n6" -eq "$n4" ]; then
+                ok "$1: every service has IPv6; service x service probed over IPv6 too ($n6 + $n4 connections)"
+        else
+                not_ok "$1: every service has IPv6; service x service probed over IPv6 too" \
+                        "IPv4 rows $n4, IPv6 rows $n6, services without IPv6: ${no6:-none}"
+        fi
 }
 
 # run_plan LABEL: every row of the plan from its source namespace (a container's own network
@@ -183,9 +206,9 @@ expect_result() { # WHAT WANT GOT (WANT: ok | blocked)
         esac
 }
 
-svc_addr() { # LABEL SERVICE: the service's first IPv4 address in the plan's endpoints
-        "$PYTHON" -c 'import json,sys; print([a for a in json.load(open(sys.argv[1]))[sys.argv[2]] if ":" not in a][0])' \
-                "$work/$1.endpoints" "$2"
+svc_addr() { # LABEL SERVICE [6]: the service's first IPv4 (IPv6) address in the plan's endpoints
+        "$PYTHON" -c 'import json,sys; print(([a for a in json.load(open(sys.argv[1]))[sys.argv[2]] if (":" in a) == (sys.argv[3] == "6")] + [""])[0])' \
+                "$work/$1.endpoints" "$2" "${3:-4}"
 }
 
 set_has() { # SET ADDR: the agent's set holds an element with ADDR
@@ -225,6 +248,7 @@ fi
 
 if plan "$policy" ceredis; then
         ok "probe plan from the policy and Docker's inventory ($(wc -l <"$work/ceredis.plan") connections)"
+        plan_dual_stack ceredis
         run_plan ceredis
 else
         not_ok "probe plan from the policy and Docker's inventory"
@@ -267,10 +291,13 @@ late=0
 for id in "${ids[@]}"; do
         dk start "$id" >/dev/null
         t0=$(date +%s%N)
-        addr=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$id" | awk '{print $1}')
-        if [ -n "$addr" ] && wait_for 10 eval 'set_has docker_open4 "$addr" || set_has private4 "$addr"'; then
+        # Its first address of each family it has (IPv6 when its networks have it).
+        read -r addr addr6 < <(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{"\n"}}{{end}}' "$id" | head -n 1)
+        # shellcheck disable=SC2016
+        if [ -n "$addr" ] && wait_for 10 eval 'set_has docker_open4 "$addr" || set_has private4 "$addr"' &&
+           { [ -z "$addr6" ] || wait_for 10 eval 'set_has docker_open6 "$addr6" || set_has private6 "$addr6"'; }; then
                 ms=$((($(date +%s%N) - t0) / 1000000))
-                printf '# %s live after %d ms\n' "$addr" "$ms"
+                printf '# %s %s live after %d ms\n' "$addr" "$addr6" "$ms"
         else
                 late=$((late + 1))
         fi
@@ -297,6 +324,7 @@ if plan "$policy" moved; then
         else
                 ok "containers got new addresses"
         fi
+        plan_dual_stack moved
         run_plan moved
 else
         not_ok "probe plan after new addresses"
@@ -312,7 +340,9 @@ else
         not_ok "untrusted containers reported as events" "$n_untrusted of ${#fillers[@]}"
 fi
 intruder=$(dk inspect -f '{{.State.Pid}}' "${fillers[-1]}")
-intruder_ip=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "${fillers[-1]}")
+# Its addresses of both families: over IPv6, Docker does not isolate its bridges (no
+# ip6tables rules), so there only the agent keeps the other networks away from it.
+intruder_ips=$(dk inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{.GlobalIPv6Address}}{{end}}' "${fillers[-1]}")
 priv=$(awk '$1 == "service" {print $2}' "$work/moved.lines" | while read -r s; do
         "$PYTHON" -c '
 import json, sys
@@ -325,22 +355,29 @@ if not zones[svc["zone"]].get("public"):
 done | head -n 1)
 if [ -n "$priv" ]; then
         set -- $priv
-        expect_result "an untrusted container cannot reach private service $1" blocked \
-                "$(probe_from nsenter --net="/proc/$intruder/ns/net" -- - "$(svc_addr moved "$1")" "$2")"
+        for fam in 4 6; do
+                dst=$(svc_addr moved "$1" $fam)
+                [ -n "$dst" ] || continue
+                [ $fam = 4 ] || [[ $intruder_ips == *:* ]] || continue
+                expect_result "an untrusted container cannot reach private service $1 ($dst)" blocked \
+                        "$(probe_from nsenter --net="/proc/$intruder/ns/net" -- - "$dst" "$2")"
+        done
 fi
-reached=
-while read -r kind svc id; do
-        [ "$kind" = service ] || continue
-        res=$(probe_from nsenter --net="/proc/$(pid_of "$id")/ns/net" -- - "$intruder_ip" 9999)
-        [ "$res" = ok ] && reached="$reached $svc"
-done <"$work/moved.lines"
-if [ -z "$reached" ]; then
-        ok "no service reaches an untrusted container ($intruder_ip:9999)"
-else
-        not_ok "no service reaches an untrusted container ($intruder_ip:9999)" "reached from:$reached"
-fi
-expect_result "the VPS host itself does not reach an untrusted container ($intruder_ip:9999)" blocked \
-        "$(probe_from ip netns exec "$TB_NS_VPS" -- - "$intruder_ip" 9999)"
+for intruder_ip in $intruder_ips; do
+        reached=
+        while read -r kind svc id; do
+                [ "$kind" = service ] || continue
+                res=$(probe_from nsenter --net="/proc/$(pid_of "$id")/ns/net" -- - "$intruder_ip" 9999)
+                [ "$res" = ok ] && reached="$reached $svc"
+        done <"$work/moved.lines"
+        if [ -z "$reached" ]; then
+                ok "no service reaches an untrusted container ([$intruder_ip]:9999)"
+        else
+                not_ok "no service reaches an untrusted container ([$intruder_ip]:9999)" "reached from:$reached"
+        fi
+        expect_result "the VPS host itself does not reach an untrusted container ([$intruder_ip]:9999)" blocked \
+                "$(probe_from ip netns exec "$TB_NS_VPS" -- - "$intruder_ip" 9999)"
+done
 
 # Docker goes away: the rules stay; it comes back: the agent reconnects and resyncs.
 before=$(ip netns exec "$TB_NS_VPS" nft list table inet ceredis | sha256sum)
@@ -399,7 +436,8 @@ if agent_start "$vpolicy" "$TB_DOCKER_SOCK"; then
         ok "agent started on the variant stack (socket $TB_DOCKER_SOCK)"
         if plan "$vpolicy" variant; then
                 ok "variant: probe plan ($(wc -l <"$work/variant.plan") connections)"
-                run_plan variant
+                plan_dual_stack variant
+        run_plan variant
                 verify_matches "variant"
         else
                 not_ok "variant: probe plan"

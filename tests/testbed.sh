@@ -192,6 +192,51 @@ while read -r name _ port proto; do
         esac
 done <<<"$policy"
 
+# IPv6 too: every container has an address of each of its networks' IPv6 subnets (from the
+# compose file, through Docker) and every service answers on it, from the VPS and from a peer.
+addr6() { # addr6 SERVICE: "NETWORK ADDRESS SUBNET6" per network of the service's container
+        local id net a
+        id=$("$tb" docker ps -q --filter "label=com.docker.compose.project=$TB_PROJECT" \
+                --filter "label=com.docker.compose.service=$1" | head -n1)
+        [ -n "$id" ] || return 1
+        "$tb" docker inspect -f '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{$v.GlobalIPv6Address}}{{"\n"}}{{end}}' "$id" |
+                while read -r net a; do
+                        [ -n "$net" ] || continue
+                        printf '%s %s %s\n' "$net" "${a:--}" "$("$tb" docker network inspect -f \
+                                '{{range .IPAM.Config}}{{.Subnet}} {{end}}' "$net" |
+                                tr ' ' '\n' | grep : | head -n1)"
+                done
+}
+in_subnet() { python3 -c 'import ipaddress, sys; sys.exit(ipaddress.ip_address(sys.argv[1]) not in ipaddress.ip_network(sys.argv[2]))' "$1" "$2"; }
+while read -r name _ port proto; do
+        legs=$(addr6 "$name") || { not_ok "$name has a container"; continue; }
+        while read -r net ip6 sub6; do
+                check "$name has an IPv6 address on $net (in its subnet ${sub6:-none})" in_subnet "$ip6" "${sub6:-::/128}"
+                case $name:$port in
+                proxy:443)
+                        check "$name answers TLS on [$ip6]:$port" contains "service=frontend" \
+                                "$tb" vps curl -sS --max-time 10 --cacert "$TB_CA" --resolve "ceredis.test:443:[$ip6]" https://ceredis.test/ ;;
+                proxy:80)
+                        check "$name redirects [$ip6]:$port to HTTPS" contains "301" \
+                                "$tb" vps curl -sS --max-time 10 -g -o /dev/null -w '%{http_code}' "http://[$ip6]/" ;;
+                *:*)
+                        if [ "$proto" = postgresql ]; then
+                                check "$name answers PostgreSQL on [$ip6]:$port" contains 1 \
+                                        "$tb" vps env PGPASSWORD=ceredis PGCONNECT_TIMEOUT=10 psql -h "$ip6" -p "$port" -U ceredis -d ceredis -Atc 'select 1'
+                        else
+                                check "$name answers HTTP on [$ip6]:$port" contains "service=$name" \
+                                        "$tb" vps curl -sS --max-time 10 -g "http://[$ip6]:$port/"
+                        fi ;;
+                esac
+        done <<<"$legs"
+done <<<"$policy"
+# Container to container over IPv6, without the agent: the API reads the store cass.
+api_pid=$("$tb" docker inspect -f '{{.State.Pid}}' "$("$tb" docker ps -q --filter "label=com.docker.compose.project=$TB_PROJECT" --filter label=com.docker.compose.service=api)")
+cass6=$(addr6 cass | awk '{ print $2; exit }')
+cass_port=$(printf '%s\n' "$policy" | awk '$1 == "cass" { print $3; exit }')
+check "api -> cass over IPv6 ([$cass6]:$cass_port) from the API's own namespace" contains "service=cass" \
+        nsenter --net="/proc/$api_pid/ns/net" curl -sS --max-time 10 -g "http://[$cass6]:$cass_port/"
+
 # The public entry, seen from the Internet.
 check "Internet -> https://$TB_VPS_IP/ verifies against the test CA and reaches the frontend" \
         contains "service=frontend" "$tb" inet curl -sS --max-time 10 --cacert "$TB_CA" "https://$TB_VPS_IP/"
@@ -312,6 +357,17 @@ if "$tb" up --compose "$top/tests/testbed/compose/variant.yml" --project school 
                 "backend dashboards evidence gateway gradesdb tutor webapp" \
                 "$("$tb" docker ps --filter status=running --format '{{.Label "com.docker.compose.service"}}' | sort | xargs)"
         check "variant: the edge network is the bridge br-edge" "$tb" vps ip link show br-edge
+        for svc in backend gradesdb; do
+                legs=$(addr6 "$svc") || { not_ok "variant: $svc has a container"; continue; }
+                while read -r net ip6 sub6; do
+                        check "variant: $svc has an IPv6 address on $net (in its subnet ${sub6:-none})" \
+                                in_subnet "$ip6" "${sub6:-::/128}"
+                done <<<"$legs"
+        done
+        backend6=$(addr6 backend | awk '$1 ~ /internal$/ { print $2 }')
+        check "variant: gradesdb -> backend:9000 over IPv6 ([$backend6])" contains "service=backend" \
+                nsenter --net="/proc/$("$tb" docker inspect -f '{{.State.Pid}}' "$("$tb" docker ps -q \
+                --filter label=com.docker.compose.service=gradesdb)")/ns/net" curl -sS --max-time 10 -g "http://[$backend6]:9000/"
         check "variant: Internet -> https://$TB_VPS_IP/ (443 -> 8443) reaches the webapp" contains "service=webapp" \
                 "$tb" inet curl -sS --max-time 10 --cacert "$TB_CA" "https://$TB_VPS_IP/"
         check "variant: /api/ reaches the backend" contains "service=backend" \

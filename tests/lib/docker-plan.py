@@ -16,9 +16,13 @@ reads and prints lines for the shell:
   untrusted ID NAME            a running container that matches no service
 
   docker-plan.py filter PLAN POLICY_JSON CONTAINERS_JSON LINES --host-addr A... --listen PORT...
+                [--isolated 4|6 ...]
 
 adds Docker's own facts to an expect.py plan (which knows only the policy): a container reaches
-only the networks it is attached to (Docker isolates bridges from each other), the Internet
+only the networks it is attached to, over the address families Docker isolates bridges from
+each other in (--isolated: 4 when iptables holds Docker's DOCKER-ISOLATION chains, 6 when
+ip6tables does; Docker 20.10 writes no ip6tables rules by default, so over IPv6 the VPS routes
+between its bridges and only the agent stands between them), the Internet
 reaches the VPS's public addresses only (nothing routes the bridges' private subnets to it),
 a connection to a port nothing listens on cannot complete, and a port published for a public
 service's public port is one of the host's public ports (endpoints_add_published). Such rows
@@ -80,6 +84,7 @@ def cmd_filter(argv):
     ap.add_argument("lines")
     ap.add_argument("--host-addr", action="append", default=[])
     ap.add_argument("--listen", action="append", type=int, default=[])
+    ap.add_argument("--isolated", action="append", choices=["4", "6"], default=[])
     args = ap.parse_args(argv)
     pol = json.load(open(args.policy))
     services = pol["services"]
@@ -110,7 +115,8 @@ def cmd_filter(argv):
         docker_blocks = False
         if srcns == "inet" and dst not in hosts:
             docker_blocks = True
-        elif srcns.startswith("svc-") and addr_net.get(dst) not in nets.get(srcns[4:], set()):
+        elif srcns.startswith("svc-") and addr_net.get(dst) not in nets.get(srcns[4:], set()) and \
+                ("6" if ":" in dst else "4") in args.isolated:
             docker_blocks = True
         elif dst in hosts and port not in args.listen:
             docker_blocks = True

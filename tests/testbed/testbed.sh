@@ -296,7 +296,9 @@ tb_start_dockerd() {
         # default docker0 bridge (unused by the stack), iptables rules (DNAT of published
         # ports, inside this namespace only), the userland proxy (which answers published ports
         # on [::] too: the IPv6 path of the classic mistake), and no ip6tables (experimental
-        # in 20.10, containers get no IPv6).
+        # in 20.10). No --ipv6 either: it concerns only the default bridge; the compose
+        # networks get their IPv6 subnets from the compose file, and over IPv6 the VPS routes
+        # between them with no Docker isolation.
         setsid nsenter --net="/run/netns/$tb_ns_vps" -- "$tb_dockerd_bin" \
                 --config-file "$tb_dir/daemon.json" \
                 --data-root "$tb_dir/data" --exec-root "$tb_dir/exec" \
