@@ -105,7 +105,17 @@ check "and indeed 5432 answers from the Internet over IPv4" reachable "$TB_VPS_I
 check "and over IPv6" reachable "$TB_VPS_IP6"
 check_eq "NET-2 fails without the agent" fail "$(status "$work/before.json" NET-2)"
 check_eq "DATA-2 is a manual attestation" manual "$(status "$work/before.json" DATA-2)"
-check_eq "DATA-3 is an error, not a fake pass" error "$(status "$work/before.json" DATA-3)"
+# DATA-3 without a watcher: no event log, so no journaled write; the stores are named from the
+# policy (every service tagged evaluation-store, with its line). tests/watch.sh checks journaled
+# writes and the error on a tampered log.
+check_eq "DATA-3 passes with no journaled write (no event log yet)" pass "$(status "$work/before.json" DATA-3)"
+check "DATA-3 says no write was journaled" has_evidence "$work/before.json" DATA-3 \
+        "no write to an evaluation store journaled"
+for store in $(python3 -c 'import sys,re; t=open(sys.argv[1]).read(); s=t.split("\nservices:\n",1)[1].split("\nflows:",1)[0]
+for name, body in re.findall(r"^  ([a-z0-9_-]+):\n((?:    .*\n)+)", s, re.M):
+    if re.search(r"^    tags: \[.*\bevaluation-store\b.*\]", body, re.M): print(name)' "$top/policies/ceredis.yaml"); do
+        check "DATA-3 names the evaluation store $store" has_evidence "$work/before.json" DATA-3 "evaluation store $store (policy line"
+done
 # TLS: the test CA is trusted, the name matches, the certificate expires in 10 days.
 check_eq "NET-3 fails on a certificate within the 21-day threshold" fail "$(status "$work/before.json" NET-3)"
 check "NET-3 says it expires in 10 days" has_evidence "$work/before.json" NET-3 "certificate expires in"

@@ -5,10 +5,13 @@
 # taken from the running containers (an --endpoints file generated with `testbed.sh addr`).
 # Enforce mode: the Internet probing PostgreSQL's published port gives NET-1 blocked, probing
 # other ports gives blocked events too; Ollama connecting to CaSS gives AI-1 blocked; Grafana's
-# SELECTs and the API's writes to CaSS raise nothing; Grafana's INSERT on its read-only flow is
-# a READ-ONLY violation, contained (its next connection is cut). Audit mode: Ollama POSTing
-# to CaSS gives AI-2 observed with method and path. Every event must be visible through
-# `ceredisctl violations --json` within one second of the packet; a tampered log is refused.
+# SELECTs and the API's writes to CaSS raise no violation, but the writes to CaSS (and CaSS's
+# INSERT into PostgreSQL), both evaluation stores, are journaled as DATA-3 `write` events with
+# their source service, and a SELECT is not; `ceredisctl audit` DATA-3 passes naming those
+# pairs. Grafana's INSERT on its read-only flow is a READ-ONLY violation, contained (its next
+# connection is cut). Audit mode: Ollama POSTing to CaSS gives AI-2 observed with method and
+# path, and no journaled write. Every event must be visible through `ceredisctl violations
+# --json` (--writes for the journal) within one second of the packet; a tampered log is refused.
 # Run as root with CEREDIS_BUILD=<build dir>.
 set -uo pipefail
 
@@ -88,12 +91,38 @@ for s in services:
         r = subprocess.run([tb, "addr", s, n], capture_output=True, text=True)
         if r.returncode == 0 and r.stdout.strip() and r.stdout.strip() not in addrs:
             addrs.append(r.stdout.strip())
+    # IPv6 too, where the networks have it: container names then resolve to both families.
+    ids = subprocess.run([tb, "docker", "ps", "-q", "--filter", "label=com.docker.compose.service=" + s],
+                         capture_output=True, text=True).stdout.split()
+    for i in ids:
+        r = subprocess.run([tb, "docker", "inspect", "-f",
+                            "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}} {{end}}", i],
+                           capture_output=True, text=True)
+        addrs += [a for a in r.stdout.split() if a not in addrs]
     out[s] = addrs
 json.dump(out, sys.stdout, indent=1)
 EOF
 check "the endpoints file names postgres, grafana, ollama and cass" \
         python3 -c 'import json,sys; e=json.load(open(sys.argv[1])); sys.exit(not all(e[s] for s in ("postgres","grafana","ollama","cass","api")))' \
         "$t/endpoints.json"
+# svc_of COMPOSE_SERVICE: the policy's name for the service matching that compose service.
+svc_of() {
+        python3 - "$top/policies/ceredis.yaml" "$1" <<'EOF'
+import re, sys
+text, want = open(sys.argv[1]).read(), sys.argv[2]
+for name, body in re.findall(r'^  ([a-z][a-z0-9-]*):\n((?:    .*\n)+)', text, re.M):
+    if re.search(r'match: \{ *compose_service: *"?%s"? *\}' % re.escape(want), body):
+        print(name)
+        break
+else:
+    sys.exit(1)
+EOF
+}
+api_svc=$(svc_of api)
+cass_svc=$(svc_of cass)
+pg_svc=$(svc_of postgres)
+check "the policy names the API, CaSS and PostgreSQL compose services ($api_svc, $cass_svc, $pg_svc)" \
+        test -n "$api_svc" -a -n "$cass_svc" -a -n "$pg_svc"
 pg_ip=$("$tb" addr postgres private)
 grafana_ip=$("$tb" addr grafana private)
 cass_ip=$("$tb" addr cass private)
@@ -124,15 +153,21 @@ start_agent() { # POLICY
         sleep 0.3
 }
 
+# listing: `ceredisctl violations --json`, or with WRITES=1 the journaled writes (--writes).
+listing() {
+        "$ctl" violations --json ${WRITES:+--writes} --state-dir "$state" --key "$state/eventlog.key"
+}
+
 # find_event SINCE_MS KEY=VALUE...: the violations log (verified) holds an event newer than
-# SINCE_MS (epoch ms) whose fields match; nested keys as src.service, l7.method.
+# SINCE_MS (epoch ms) whose fields match; nested keys as src.service, l7.method. With WRITES=1,
+# a journaled write.
 find_event() {
         if [ -z "${REUSE:-}" ]; then
-                "$ctl" violations --json --state-dir "$state" --key "$state/eventlog.key" >"$t/v.json" 2>"$t/v.err"
+                listing >"$t/v.json" 2>"$t/v.err"
                 [ $? -le 1 ] || return 2
         fi
-        python3 - "$t/v.json" "$@" <<'EOF'
-import json, sys, datetime
+        LIST=${WRITES:+writes} python3 - "$t/v.json" "$@" <<'EOF'
+import json, os, sys, datetime
 doc = json.load(open(sys.argv[1]))
 since = int(sys.argv[2])
 want = [a.split("=", 1) for a in sys.argv[3:]]
@@ -142,7 +177,7 @@ def get(e, k):
     return "" if e == {} else str(e)
 import os
 need, total = int(os.environ.get("MINCOUNT", "1")), 0
-for e in doc["violations"]:
+for e in doc[os.environ.get("LIST") or "violations"]:
     ts = datetime.datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
     if ts.timestamp() * 1000 < since - 5:
         continue
@@ -164,7 +199,7 @@ expect_event() {
         done
         : >"$t/v.prev"
         while :; do
-                "$ctl" violations --json --state-dir "$state" --key "$state/eventlog.key" >"$t/v.json" 2>"$t/v.err"
+                listing >"$t/v.json" 2>"$t/v.err"
                 seen=$(now_ms)
                 # python only when the listing changed: it is slow to start on a busy machine.
                 if grep -qF -- "$needle" "$t/v.json" && ! cmp -s "$t/v.json" "$t/v.prev" &&
@@ -240,10 +275,30 @@ expect_event "Ollama -> CaSS is AI-1, blocked" "$s" rule=AI-1 action=blocked src
 s=$(now_ms)
 check "Grafana reads PostgreSQL (SELECT through psql)" \
         "$tb" exec grafana env PGCONNECT_TIMEOUT=5 psql -Atc 'select count(*) from evaluations'
+sa=$(now_ms)
 check "the API writes to CaSS (POST)" contains "method=POST" "$tb" exec api wget -q -O - --post-data x \
         "http://cass:8080/cgi-bin/echo"
+# CaSS is tagged evaluation-store: the API's allowed write is journaled (DATA-3), not a violation.
+WRITES=1 expect_event "the API's POST to CaSS is journaled: a DATA-3 write from $api_svc with method and path" "$sa" \
+        rule=DATA-3 severity=low action=observed src.service="$api_svc" dst.service="$cass_svc" dst.port=8080 \
+        proto=tcp l7.protocol=http l7.method=POST l7.path=/cgi-bin/echo l7.statement_class=write
 no_event "... and neither raises a violation" "$s" src.service=grafana
-no_event "... nor the API's POST" "$s" src.service=api
+no_event "... nor the API's POST" "$s" src.service="$api_svc"
+WRITES=1 no_event "Grafana's SELECT journals no write" "$s" src.service=grafana
+
+s=$(now_ms)
+check "CaSS reads PostgreSQL (SELECT through psql)" \
+        "$tb" exec cass env PGCONNECT_TIMEOUT=5 psql -Atc 'select count(*) from evaluations'
+WRITES=1 no_event "... a SELECT journals no write" "$s" src.service="$cass_svc"
+s=$(now_ms)
+check "CaSS writes to PostgreSQL (INSERT through psql)" "$tb" exec cass env PGCONNECT_TIMEOUT=5 psql -Atc \
+        "insert into evaluations (student, competency, cefr_level, score) values ('eleve-010', 'x', 'B1', 2)"
+WRITES=1 expect_event "CaSS's INSERT into PostgreSQL is journaled: a DATA-3 write from $cass_svc" "$s" rule=DATA-3 \
+        src.service="$cass_svc" dst.service="$pg_svc" dst.port=5432 l7.protocol=postgresql l7.method=INSERT \
+        l7.statement_class=write
+no_event "... and is no violation" "$s" src.service="$cass_svc"
+check "CaSS can still query PostgreSQL (a journaled flow is not cut)" \
+        "$tb" exec cass env PGCONNECT_TIMEOUT=5 psql -Atc 'select 1'
 
 s=$(now_ms)
 in_svc grafana env PGPASSWORD=ceredis PGCONNECT_TIMEOUT=5 timeout 5 psql -h "$pg_ip" -U ceredis -d ceredis -Atc \
@@ -260,7 +315,14 @@ check "the contained flow is cut: Grafana's next connection to PostgreSQL fails"
 check "the contain set holds the flow" contains "$grafana_ip . $pg_ip" \
         ip netns exec "$NS" nft list set inet ceredis contain4
 
-# The CLI: exit codes, --since, a tampered log.
+# The CLI: exit codes, --since, a tampered log; writes are listed apart and exit 0.
+check "ceredisctl violations --writes lists the journaled writes and exits 0" contains "DATA-3" \
+        "$ctl" violations --writes --state-dir "$state" --key "$state/eventlog.key"
+"$ctl" violations --json --state-dir "$state" --key "$state/eventlog.key" >"$t/plain.json" 2>/dev/null
+check "the violations listing holds no journaled write" \
+        python3 -c 'import json,sys; sys.exit(any(e["rule"] == "DATA-3" for e in json.load(open(sys.argv[1]))["violations"]))' \
+        "$t/plain.json"
+
 check_fails "ceredisctl violations exits 1 when there are violations" "$ctl" violations --state-dir "$state" --key "$state/eventlog.key"
 check "ceredisctl violations --since 10m lists NET-1" contains NET-1 \
         sh -c "'$ctl' violations --since 10m --state-dir '$state' --key '$state/eventlog.key'; [ \$? -eq 1 ]"
@@ -301,6 +363,25 @@ else
 fi
 wait "$post"
 check "audit mode: Ollama's POST reached CaSS" grep -q "method=POST" "$t/post.out"
+WRITES=1 no_event "audit mode: Ollama's forbidden write is a violation, not a journaled write" "$s" \
+        src.service=ollama
 stop_agent
+
+# ---- DATA-3 in the audit ---------------------------------------------------------------------
+
+"$ctl" audit --json --policy "$top/policies/ceredis.yaml" --endpoints "$t/endpoints.json" --netns "$NS" \
+        --docker-host "$DOCKER_HOST" --state-dir "$state" >"$t/audit.json" 2>"$t/audit.err"
+data3() { # FILE: DATA-3's status, then its evidence, one line each
+        python3 -c 'import json,sys; c=next(c for c in json.load(open(sys.argv[1]))["controls"] if c["id"] == "DATA-3"); print(c["status"]); print("\n".join(c["evidence"]))' "$1"
+}
+data3 "$t/audit.json" >"$t/data3.txt" 2>&1
+check "ceredisctl audit: DATA-3 passes" test "$(head -n1 "$t/data3.txt")" = pass
+check "... naming the journaled writes $api_svc -> $cass_svc" grep -q "write(s) $api_svc -> $cass_svc journaled" "$t/data3.txt"
+check "... and $cass_svc -> $pg_svc" grep -q "write(s) $cass_svc -> $pg_svc journaled" "$t/data3.txt"
+check "... and the evaluation store $cass_svc with its policy line" grep -q "evaluation store $cass_svc (policy line" "$t/data3.txt"
+"$ctl" audit --json --policy "$top/policies/ceredis.yaml" --endpoints "$t/endpoints.json" --netns "$NS" \
+        --docker-host "$DOCKER_HOST" --state-dir "$t/tampered" >"$t/audit-tampered.json" 2>/dev/null
+data3 "$t/audit-tampered.json" >"$t/data3-tampered.txt" 2>&1
+check "ceredisctl audit on the tampered log: DATA-3 is an error" test "$(head -n1 "$t/data3-tampered.txt")" = error
 check "the event log verifies (ceredisctl journal verify)" "$ctl" journal verify --state-dir "$state" \
         --key "$state/eventlog.key"

@@ -172,6 +172,8 @@ typedef struct Audit {
         char tls_error[512];
         Event *violations;
         size_t n_violations, allocated;
+        Event *writes;
+        size_t n_writes, allocated_writes;
         uint64_t since_usec;
         char violations_error[8192];
         char window[PATH_MAX + 64];
@@ -188,6 +190,7 @@ static void audit_done(Audit *a) {
         docker_inventory_done(&a->containers);
         probe_listeners_done(&a->listeners);
         free(a->violations);
+        free(a->writes);
         controls_free_results(a->results, a->n_results);
 }
 
@@ -270,21 +273,40 @@ static int tls_target(const Audit *a, char *buf, size_t size) {
         return 0;
 }
 
-static int collect(const EventlogRecord *rec, void *userdata) {
-        Audit *a = userdata;
+/* Keep the newest AUDIT_MAX_VIOLATIONS events of a list. */
+static int keep_event(Event **list, size_t *n, size_t *allocated, const Event *e) {
         int k;
 
-        if (rec->event.kind != EVENT_VIOLATION || rec->event.ts_usec < a->since_usec)
-                return 0;
-        if (a->n_violations == AUDIT_MAX_VIOLATIONS) {
-                memmove(a->violations, a->violations + 1, (a->n_violations - 1) * sizeof(Event));
-                a->violations[a->n_violations - 1] = rec->event;
+        if (*n == AUDIT_MAX_VIOLATIONS) {
+                memmove(*list, *list + 1, (*n - 1) * sizeof(Event));
+                (*list)[*n - 1] = *e;
                 return 0;
         }
-        k = ARRAY_GROW(a->violations, a->allocated, a->n_violations + 1, AUDIT_MAX_VIOLATIONS);
+        k = ARRAY_GROW(*list, *allocated, *n + 1, AUDIT_MAX_VIOLATIONS);
         if (k < 0)
                 return k;
-        a->violations[a->n_violations++] = rec->event;
+        (*list)[(*n)++] = *e;
+        return 0;
+}
+
+static int collect(const EventlogRecord *rec, void *userdata) {
+        Audit *a = userdata;
+
+        if (rec->event.ts_usec < a->since_usec)
+                return 0;
+        if (rec->event.kind == EVENT_VIOLATION)
+                return keep_event(&a->violations, &a->n_violations, &a->allocated, &rec->event);
+        if (rec->event.kind == EVENT_WRITE) {
+                /* One per source and store, counts summed: a day of writes stays a few entries
+                 * and none is lost to the cap that keeps the newest violations. */
+                for (size_t i = 0; i < a->n_writes; i++)
+                        if (streq(a->writes[i].src.service, rec->event.src.service) &&
+                            streq(a->writes[i].dst.service, rec->event.dst.service)) {
+                                a->writes[i].count += rec->event.count ? rec->event.count : 1;
+                                return 0;
+                        }
+                return keep_event(&a->writes, &a->n_writes, &a->allocated_writes, &rec->event);
+        }
         return 0;
 }
 
@@ -383,7 +405,8 @@ static int run_audit(const char *verb, const AuditArgs *args, Audit *a) {
                 .n_violations = a->n_violations,
                 .violations_error = a->violations_error[0] ? a->violations_error : NULL,
                 .window = a->window,
-                .write_journal = false,
+                .writes = a->writes,
+                .n_writes = a->n_writes,
         };
         k = controls_evaluate(&in, &a->results, &a->n_results);
         if (k < 0)

@@ -3,7 +3,8 @@
  * ceredisctl violations: the violations the watcher wrote to the tamper-evident event log,
  * optionally only those of the last DURATION. The log is verified while it is read, and a log
  * that fails verification is refused (exit 2) rather than half believed. Exit 1 when any
- * violation is found, 0 when none: usable as is from cron or CI.
+ * violation is found, 0 when none: usable as is from cron or CI. With --writes it lists the
+ * journaled writes to evaluation stores (DATA-3) instead, which are not violations: exit 0.
  */
 #include "ceredis.h"
 
@@ -18,7 +19,7 @@
 
 #define VIOLATIONS_MAX 16384u /* newest events kept for one listing (an Event is a few KiB) */
 
-static const char usage_text[] = "[--since DURATION] [--state-dir DIR] [--log FILE-or-DIR] [--key FILE] [--json]\n"
+static const char usage_text[] = "[--since DURATION] [--writes] [--state-dir DIR] [--log FILE-or-DIR] [--key FILE] [--json]\n"
                                  "  DURATION: a number and a unit, s m h d or w (10m, 1h, 2d)";
 
 enum {
@@ -27,11 +28,13 @@ enum {
         ARG_LOG,
         ARG_KEY,
         ARG_JSON,
+        ARG_WRITES,
         ARG_HELP,
 };
 
 typedef struct Collect {
         uint64_t since_usec;
+        EventKind kind; /* EVENT_VIOLATION, or EVENT_WRITE with --writes */
         Event *events; /* a ring once full: the oldest is at `start` */
         size_t n, allocated, start;
         bool capped;
@@ -41,7 +44,7 @@ static int collect(const EventlogRecord *rec, void *userdata) {
         Collect *c = userdata;
         int k;
 
-        if (rec->event.kind != EVENT_VIOLATION || rec->event.ts_usec < c->since_usec)
+        if (rec->event.kind != c->kind || rec->event.ts_usec < c->since_usec)
                 return 0;
         if (c->n == VIOLATIONS_MAX) {
                 /* Keep the newest rather than fail the listing. */
@@ -117,7 +120,7 @@ static int print_json(const char *log, const Collect *c, bool have_since, uint64
                 (void) event_ts_format(since_usec, ts);
         o = json_pack("{s:s, s:o, s:I, s:I, s:b, s:o}", "log", log, "since", have_since ? json_string(ts) : json_null(),
                       "records_verified", (json_int_t) res->n_records, "count", (json_int_t) c->n, "capped",
-                      c->capped, "violations", list);
+                      c->capped, c->kind == EVENT_WRITE ? "writes" : "violations", list);
         if (!o || json_dumpf(o, stdout, JSON_INDENT(2)) < 0) {
                 json_decref(o);
                 return -ENOMEM;
@@ -134,12 +137,13 @@ int verb_violations(int argc, char *argv[]) {
                 { "log", required_argument, NULL, ARG_LOG },
                 { "key", required_argument, NULL, ARG_KEY },
                 { "json", no_argument, NULL, ARG_JSON },
+                { "writes", no_argument, NULL, ARG_WRITES },
                 { "help", no_argument, NULL, ARG_HELP },
                 {},
         };
         _cleanup_(eventlog_key_freep) EventlogKey *key = NULL;
         const char *state_dir = EVENTLOG_DIR_DEFAULT, *log = NULL, *key_path = NULL, *since = NULL;
-        Collect c = {};
+        Collect c = { .kind = EVENT_VIOLATION };
         EventlogResult res = {};
         bool json = false;
         uint64_t window = 0;
@@ -164,6 +168,9 @@ int verb_violations(int argc, char *argv[]) {
                         break;
                 case ARG_JSON:
                         json = true;
+                        break;
+                case ARG_WRITES:
+                        c.kind = EVENT_WRITE;
                         break;
                 case ARG_HELP:
                         printf("Usage: ceredisctl violations %s\n", usage_text);
@@ -218,14 +225,14 @@ int verb_violations(int argc, char *argv[]) {
         else {
                 print_text(&c);
                 if (c.n == 0)
-                        printf("no violations%s%s\n", since ? " in the last " : "", since ? since : "");
+                        printf("no %s%s%s\n", c.kind == EVENT_WRITE ? "journaled writes" : "violations", since ? " in the last " : "", since ? since : "");
                 k = 0;
         }
         if (k < 0) {
                 fprintf(stderr, "ceredisctl violations: %s\n", strerror(-k));
                 ret = CTL_EXIT_ERROR;
         } else
-                ret = c.n > 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+                ret = c.n > 0 && c.kind == EVENT_VIOLATION ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 finish:
         free(c.events);
         return ret;

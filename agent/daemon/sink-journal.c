@@ -27,6 +27,7 @@ static const char *const message_ids[_EVENT_KIND_MAX] = {
         [EVENT_EVENTLOG_TAMPERED] = "865c331dd6924dff932f528b6874d511",
         [EVENT_AGENT_STARTED] = "94cdea56933c474db096bfad7edf050d",
         [EVENT_AGENT_STOPPED] = "f0131944543a4664878ef2107903d054",
+        [EVENT_WRITE] = "5d2e8c1a7b4f4e6f9a03c6b1d8e27f40",
 };
 
 const char *journal_sink_message_id(EventKind k) {
@@ -97,14 +98,21 @@ int journal_sink_fields(const Event *e, char **fields, size_t max, size_t *ret_n
                         k = field_add(fields, &n, max, __VA_ARGS__);                           \
         } while (0)
 
-        if (e->kind == EVENT_VIOLATION) {
+        if (e->kind == EVENT_WRITE)
+                ADD("MESSAGE=%s write journaled: %s %s port %u -> %s %s port %u %s%s%s%s%s, count %" PRIu64,
+                    e->rule, e->src.service, e->src.ip[0] ? e->src.ip : "-", (unsigned) e->src.port,
+                    e->dst.service, e->dst.ip[0] ? e->dst.ip : "-", (unsigned) e->dst.port, e->proto,
+                    e->has_l7 && e->l7.method[0] ? " " : "", e->has_l7 ? e->l7.method : "",
+                    e->has_l7 && e->l7.path[0] ? " " : "", e->has_l7 ? e->l7.path : "", e->count);
+        if (event_kind_is_flow(e->kind)) {
                 const char *action = event_action_to_string(e->action);
                 if (!action)
                         return -EINVAL;
-                ADD("MESSAGE=%s (%s) violation: %s %s port %u -> %s %s port %u %s, %s, count %" PRIu64,
-                    e->rule, sev, e->src.service, e->src.ip[0] ? e->src.ip : "-",
-                    (unsigned) e->src.port, e->dst.service, e->dst.ip[0] ? e->dst.ip : "-",
-                    (unsigned) e->dst.port, e->proto, action, e->count);
+                if (e->kind == EVENT_VIOLATION)
+                        ADD("MESSAGE=%s (%s) violation: %s %s port %u -> %s %s port %u %s, %s, count %" PRIu64,
+                            e->rule, sev, e->src.service, e->src.ip[0] ? e->src.ip : "-",
+                            (unsigned) e->src.port, e->dst.service, e->dst.ip[0] ? e->dst.ip : "-",
+                            (unsigned) e->dst.port, e->proto, action, e->count);
                 ADD("CEREDIS_RULE=%s", e->rule);
                 ADD("CEREDIS_ACTION=%s", action);
                 ADD("CEREDIS_SRC_SERVICE=%s", e->src.service);

@@ -7,7 +7,8 @@
  * expires flows, reports capture drops and looks for Docker bridges created since.
  *
  * L4 verdicts come from the NFLOG group: the kernel decided, and the record carries the rule.
- * The bridges feed L7 inspection (writes on read-only flows, `access: write` forbids); they
+ * The bridges feed L7 inspection (writes on read-only flows, `access: write` forbids, and the
+ * allowed writes to evaluation stores, journaled as `write` events, not violations); they
  * judge L4 themselves only when the NFLOG group could not be opened.
  */
 #include "ceredis.h"
@@ -170,12 +171,15 @@ static void on_packet(const uint8_t *data, size_t len, void *userdata) {
                 classify_packet(w->policy, w->map, w->flows, &pkt, a->now, r);
                 if (r->verdict == CLASSIFY_NOTHING)
                         return;
-                if (r->l7)
+                if (r->verdict == CLASSIFY_WRITE)
+                        w->stats.writes++; /* journaled: an allowed flow, nothing to cut */
+                else if (r->l7)
                         contain(w, r);
                 else if (w->have_nflog)
                         return; /* the kernel's record reports it */
         }
-        w->stats.violations++;
+        if (r->verdict != CLASSIFY_WRITE)
+                w->stats.violations++;
         classify_agg_hit(w->agg, w->policy, r, w->host, a->now, emit, w);
 }
 

@@ -59,6 +59,7 @@ int watch_set_host(Watch *w, const char *host);
 typedef struct WatchStats {
         uint64_t packets;    /* decoded, all captures */
         uint64_t violations; /* verdicts, before aggregation */
+        uint64_t writes;     /* journaled writes to evaluation stores, before aggregation */
         uint64_t events;     /* events written */
         uint64_t dropped;    /* kernel drops, all captures */
         uint64_t contained;

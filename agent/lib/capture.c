@@ -11,6 +11,7 @@
 #include <pcap/pcap.h>
 
 #include "capture.h"
+#include "classify.h"
 
 struct Capture {
         pcap_t *pcap;
@@ -277,6 +278,14 @@ int capture_filter_from_policy(const Policy *p, bool with_syns, char **ret) {
                         if (svc->protocol == POLICY_L7_HTTP || svc->protocol == POLICY_L7_POSTGRESQL)
                                 ports_add_service(l7, svc, IPPROTO_TCP);
                 }
+        }
+        /* Writes to evaluation stores are journaled (DATA-3): their payload is needed too. */
+        for (size_t i = 0; i < p->n_services; i++) {
+                const PolicyService *svc = &p->services[i];
+
+                if (classify_service_is_evaluation_store(p, (int32_t) i) &&
+                    (svc->protocol == POLICY_L7_HTTP || svc->protocol == POLICY_L7_POSTGRESQL))
+                        ports_add_service(l7, svc, IPPROTO_TCP);
         }
         if (with_syns)
                 for (size_t i = 0; i < p->n_services; i++) {

@@ -61,7 +61,7 @@ void capture_strv_free(char **l);
 
 /* The bridges' BPF filter for `p`: TCP segments carrying client payload to the ports of the
  * HTTP and PostgreSQL services where a write is a violation (a read-only flow or a forbid with
- * `access: write` leads there). With `with_syns`, also the connection openings to every
+ * `access: write` leads there) or is journaled (tagged evaluation-store). With `with_syns`, also the connection openings to every
  * service port, for when the NFLOG group cannot be read and the watcher must judge L4 itself.
  * *ret is NULL when nothing on the bridges can matter. Pure. */
 int capture_filter_from_policy(const Policy *p, bool with_syns, char **ret);

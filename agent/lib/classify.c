@@ -4,7 +4,8 @@
  * services it joins, and which policy entry allows or forbids it (forbid entries first, in
  * file order, as the ruleset does). Later packets cost a table lookup, plus an L7 look at the
  * client's payload on the flows where a write would be a violation: those allowed read-only,
- * and those a forbid with `access: write` covers. PostgreSQL messages are followed across
+ * and those a forbid with `access: write` covers; and on the other flows into an evaluation
+ * store, where a write is journaled. PostgreSQL messages are followed across
  * segments by TCP sequence number; an HTTP request is looked for at the start of each segment.
  */
 #include "ceredis.h"
@@ -42,6 +43,7 @@ typedef struct MatrixCell {
         uint8_t l7;       /* FlowL7State */
         uint8_t l7_protocol;
         bool read_only;
+        bool journal;
 } MatrixCell;
 
 typedef struct MatrixDst {
@@ -251,6 +253,7 @@ static int matrix_build(ClassifyMap *m, const Policy *p) {
                                         .l7 = (uint8_t) f.l7,
                                         .l7_protocol = f.l7_protocol,
                                         .read_only = f.read_only,
+                                        .journal = f.journal,
                                 };
                         }
                 }
@@ -411,6 +414,15 @@ static bool service_has_port(const PolicyService *s, uint8_t proto, uint16_t por
         return false;
 }
 
+bool classify_service_is_evaluation_store(const Policy *p, int32_t service) {
+        if (service < 0 || !p || (size_t) service >= p->n_services)
+                return false;
+        for (size_t i = 0; i < p->services[service].n_tags; i++)
+                if (streq(p->services[service].tags[i], POLICY_TAG_EVALUATION_STORE))
+                        return true;
+        return false;
+}
+
 void classify_flow_start(const Policy *p, Flow *f) {
         const PolicyService *dst = f->dst_service >= 0 ? &p->services[f->dst_service] : NULL;
         bool any = false, read_only = false;
@@ -418,6 +430,7 @@ void classify_flow_start(const Policy *p, Flow *f) {
         f->decision = FLOW_DECISION_NONE;
         f->forbid = f->write_forbid = -1;
         f->read_only = false;
+        f->journal = false;
         f->l7 = FLOW_L7_OFF;
         f->l7_protocol = dst ? (uint8_t) dst->protocol : POLICY_L7_TCP;
         if (f->src_service == f->dst_service && f->src_service >= 0)
@@ -465,9 +478,13 @@ void classify_flow_start(const Policy *p, Flow *f) {
                                 f->decision = FLOW_DECISION_DEFAULT_DENY;
                 }
         }
+        /* A write that is not a violation still leaves a trace when it goes to an evaluation
+         * store; a default-denied flow only carries one in audit mode. */
+        f->journal = f->forbid < 0 && f->write_forbid < 0 && !(f->decision == FLOW_DECISION_ALLOWED && f->read_only) &&
+                     classify_service_is_evaluation_store(p, f->dst_service);
         if (f->key.proto == IPPROTO_TCP &&
             (f->l7_protocol == POLICY_L7_HTTP || f->l7_protocol == POLICY_L7_POSTGRESQL) &&
-            (f->write_forbid >= 0 || (f->decision == FLOW_DECISION_ALLOWED && f->read_only)))
+            (f->write_forbid >= 0 || (f->decision == FLOW_DECISION_ALLOWED && f->read_only) || f->journal))
                 f->l7 = FLOW_L7_ACTIVE;
 }
 
@@ -505,6 +522,7 @@ void classify_map_flow_start(const ClassifyMap *m, const Policy *p, Flow *f) {
         f->forbid = x->forbid;
         f->write_forbid = x->write_forbid;
         f->read_only = x->read_only;
+        f->journal = x->journal;
         f->l7 = (FlowL7State) x->l7;
         f->l7_protocol = x->l7_protocol;
 }
@@ -569,6 +587,10 @@ static bool l7_write(const Policy *p, const Flow *f, const DecodePacket *pkt, Cl
                 result_fill(r, p, CLASSIFY_READ_ONLY, f->src_service, f->dst_service, pkt);
                 result_rule(r, p, -1, CLASSIFY_RULE_READ_ONLY);
                 r->severity = CLASSIFY_SEVERITY_READ_ONLY;
+        } else if (f->journal) {
+                result_fill(r, p, CLASSIFY_WRITE, f->src_service, f->dst_service, pkt);
+                result_rule(r, p, -1, EVENT_RULE_WRITE);
+                r->severity = CLASSIFY_SEVERITY_WRITE;
         } else
                 return false;
         /* What is found at L7 happened on a connection the kernel let through. */
@@ -578,10 +600,11 @@ static bool l7_write(const Policy *p, const Flow *f, const DecodePacket *pkt, Cl
         return true;
 }
 
-static void l7_found(const Policy *p, Flow *f) {
+static void l7_found(const Policy *p, Flow *f, const ClassifyResult *r) {
         /* In enforce mode the flow is about to be cut: one report is enough. In audit mode
-         * every further write is counted (and aggregated). */
-        if (p->mode == POLICY_MODE_ENFORCE)
+         * every further write is counted (and aggregated), and so is every journaled write:
+         * that flow is allowed and goes on. */
+        if (p->mode == POLICY_MODE_ENFORCE && r->verdict != CLASSIFY_WRITE)
                 f->l7 = FLOW_L7_DONE;
 }
 
@@ -601,7 +624,7 @@ static void inspect_http(const Policy *p, Flow *f, const DecodePacket *pkt, Clas
                                 req.method == DECODE_HTTP_OTHER ? req.method_text
                                                                 : decode_http_method_to_string(req.method));
         (void) event_set_string(r->path, sizeof(r->path), req.path);
-        l7_found(p, f);
+        l7_found(p, f, r);
 }
 
 static void inspect_pgsql(const Policy *p, Flow *f, const DecodePacket *pkt, ClassifyResult *r) {
@@ -632,7 +655,7 @@ static void inspect_pgsql(const Policy *p, Flow *f, const DecodePacket *pkt, Cla
                         if (decode_class_modifies(msg.sql.class) && l7_write(p, f, pkt, r)) {
                                 r->statement_class = msg.sql.class;
                                 (void) event_set_string(r->method, sizeof(r->method), msg.sql.keyword);
-                                l7_found(p, f);
+                                l7_found(p, f, r);
                                 return;
                         }
                 }
@@ -766,7 +789,7 @@ static const char *proto_name(uint8_t proto, char buf[8]) {
 void classify_result_to_event(const Policy *p, const ClassifyResult *r, const char *host, Event *ret) {
         char ip[INET6_ADDRSTRLEN], pbuf[8];
 
-        event_init(ret, EVENT_VIOLATION);
+        event_init(ret, r->verdict == CLASSIFY_WRITE ? EVENT_WRITE : EVENT_VIOLATION);
         EVENT_SET(ret->host, host ? host : "");
         EVENT_SET(ret->rule, r->rule);
         ret->severity = r->severity;

@@ -3,8 +3,9 @@
  * The classifier: the fourth stage of "packets -> decoders -> flows -> violations". Given a
  * decoded packet, the flow table, the policy and the map from addresses to services, it says
  * what the packet means for the policy: nothing, DEFAULT-DENY, a forbid id (at L4, or at L7 for
- * `access: write` entries: an HTTP write method, an SQL write/ddl statement), or a read-only
- * flow used to write; and it gives the SPEC section 5 event fields of that verdict.
+ * `access: write` entries: an HTTP write method, an SQL write/ddl statement), a read-only
+ * flow used to write, or an allowed write to a service tagged evaluation-store (journaled for
+ * DATA-3, not a violation); and it gives the SPEC section 5 event fields of that verdict.
  *
  * No I/O, no clock, no logging: the time is an argument, the flow table is the only state it
  * touches (to remember decisions and where each L7 stream stands). The aggregator turns a
@@ -27,6 +28,7 @@
 #define CLASSIFY_RULE_CONTAINED "CONTAINED"
 #define CLASSIFY_SEVERITY_DEFAULT_DENY POLICY_SEVERITY_HIGH
 #define CLASSIFY_SEVERITY_READ_ONLY POLICY_SEVERITY_HIGH
+#define CLASSIFY_SEVERITY_WRITE POLICY_SEVERITY_LOW
 
 /* Addresses -> services: the services' current addresses (Endpoints), the policy's cidr
  * matches and the hosts' own addresses. Built once per policy or Endpoints change. */
@@ -43,7 +45,7 @@ int32_t classify_map_lookup(const ClassifyMap *m, int family, const uint8_t addr
 const char *classify_service_name(const Policy *p, int32_t service);
 
 /* Decide a new flow from its services and port (sets decision, forbid, write_forbid,
- * read_only, l7 and l7_protocol). */
+ * read_only, journal, l7 and l7_protocol). */
 void classify_flow_start(const Policy *p, Flow *f);
 
 /* The same decision as classify_flow_start(), read from the matrix `m` precomputed for `p`
@@ -60,7 +62,11 @@ typedef enum ClassifyVerdict {
         CLASSIFY_WRITE_FORBID, /* a forbid with access: write, decided at L7 */
         CLASSIFY_READ_ONLY,    /* a write on a read-only flow, decided at L7 */
         CLASSIFY_LOGGED,       /* an NFLOG record of a rule we do not know (its prefix is the rule) */
+        CLASSIFY_WRITE,        /* an allowed write to an evaluation store: journaled, not a violation */
 } ClassifyVerdict;
+
+/* Is `service` (an index or FLOW_SERVICE_*) tagged POLICY_TAG_EVALUATION_STORE? */
+bool classify_service_is_evaluation_store(const Policy *p, int32_t service);
 
 /* A verdict and what its event needs. Only `verdict` is set when it is CLASSIFY_NOTHING. */
 typedef struct ClassifyResult {
@@ -93,7 +99,7 @@ void classify_packet(const Policy *p, const ClassifyMap *m, FlowTable *t, const 
 void classify_nflog(const Policy *p, const ClassifyMap *m, const DecodePacket *pkt,
                     ClassifyResult *ret, bool *ret_contained);
 
-/* The event of a verdict (kind violation, ts now, count 1). */
+/* The event of a verdict (kind write for CLASSIFY_WRITE, else violation; ts now, count 1). */
 void classify_result_to_event(const Policy *p, const ClassifyResult *r, const char *host, Event *ret);
 
 /* ---- Aggregation of repeats */

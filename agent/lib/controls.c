@@ -9,8 +9,10 @@
 #include "ceredis.h"
 
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdarg.h>
 
+#include "classify.h"
 #include "controls.h"
 #include "docker-match.h"
 
@@ -322,17 +324,101 @@ static void control_forbid(Results *rs, const ControlInputs *in, const char *id,
         check_violations(rs, c, in, id);
 }
 
+/* Does a `flows` entry with access `any` let service `src` reach service `dst` (on a
+ * read-only one a write is a violation, never a journaled write)? Returns its line, or 0. */
+static unsigned flow_line(const Policy *p, size_t src, size_t dst) {
+        for (size_t i = 0; i < p->n_flows; i++) {
+                const PolicyFlow *f = &p->flows[i];
+                bool from = false, to = false;
+
+                for (size_t j = 0; j < f->from.n_services && !from; j++)
+                        from = f->from.services[j] == src;
+                for (size_t j = 0; j < f->to.n_services && !to; j++)
+                        to = f->to.services[j] == dst;
+                if (from && to && f->access != POLICY_ACCESS_READ_ONLY)
+                        return f->pos.line;
+        }
+        return 0;
+}
+
+#define DATA3_MAX_PAIRS 64u
+
+typedef struct WritePair {
+        const char *src, *dst; /* into the events */
+        uint64_t count;
+} WritePair;
+
+/* DATA-3: the stores are named, and every journaled write to one comes from a named service
+ * that a `flows` entry allows there. */
 static void control_data3(Results *rs, const ControlInputs *in) {
-        ControlResult *c = result_add(rs, "DATA-3", "Recalculations are journaled", CONTROL_ERROR);
+        const Policy *p = in->policy;
+        const char *window = in->window ? in->window : "window";
+        ControlResult *c = result_add(rs, "DATA-3", "Recalculations are journaled", CONTROL_PASS);
+        WritePair pairs[DATA3_MAX_PAIRS];
+        size_t n_pairs = 0, n_stores = 0;
+        uint64_t total = 0, unlisted = 0;
+
         if (!c)
                 return;
-        if (!in->write_journal) {
-                evidence(rs, c, "not verifiable by this build: the watcher records forbidden writes as violations, "
-                         "but no journal of allowed writes to evaluation stores exists yet to read");
+        for (size_t s = 0; s < p->n_services; s++)
+                if (classify_service_is_evaluation_store(p, (int32_t) s)) {
+                        n_stores++;
+                        evidence(rs, c, "evaluation store %s (policy line %u): its writes are journaled with their source",
+                                 p->services[s].name, p->services[s].pos.line);
+                }
+        if (n_stores == 0) {
+                evidence(rs, c, "the policy tags no service `%s`: there is nothing to journal",
+                         POLICY_TAG_EVALUATION_STORE);
+                fail(rs, c, CONTROL_FAIL);
+        }
+        if (in->violations_error) {
+                evidence(rs, c, "event log: %s", in->violations_error);
+                fail(rs, c, CONTROL_ERROR);
                 return;
         }
-        c->status = CONTROL_PASS;
-        evidence(rs, c, "the watcher journals writes to evaluation stores with their source");
+        for (size_t i = 0; i < in->n_writes; i++) {
+                const Event *e = &in->writes[i];
+                size_t k;
+
+                if (e->kind != EVENT_WRITE)
+                        continue;
+                total += e->count ? e->count : 1;
+                for (k = 0; k < n_pairs; k++)
+                        if (streq(pairs[k].src, e->src.service) && streq(pairs[k].dst, e->dst.service))
+                                break;
+                if (k == n_pairs) {
+                        if (n_pairs == DATA3_MAX_PAIRS) {
+                                unlisted += e->count ? e->count : 1;
+                                continue;
+                        }
+                        pairs[n_pairs++] = (WritePair) { e->src.service, e->dst.service, 0 };
+                }
+                pairs[k].count += e->count ? e->count : 1;
+        }
+        for (size_t k = 0; k < n_pairs; k++) {
+                ssize_t src = policy_find_service(p, pairs[k].src), dst = policy_find_service(p, pairs[k].dst);
+                unsigned line = src >= 0 && dst >= 0 ? flow_line(p, (size_t) src, (size_t) dst) : 0;
+
+                if (src < 0) {
+                        evidence(rs, c, "%" PRIu64 " write(s) %s -> %s in the last %s: the source is no service of "
+                                 "the policy", pairs[k].count, pairs[k].src, pairs[k].dst, window);
+                        fail(rs, c, CONTROL_FAIL);
+                } else if (line == 0) {
+                        evidence(rs, c, "%" PRIu64 " write(s) %s -> %s in the last %s: no `flows` entry allows %s to "
+                                 "write to %s", pairs[k].count, pairs[k].src, pairs[k].dst, window, pairs[k].src,
+                                 pairs[k].dst);
+                        fail(rs, c, CONTROL_FAIL);
+                } else
+                        evidence(rs, c, "%" PRIu64 " write(s) %s -> %s journaled in the last %s (flow at policy line %u)",
+                                 pairs[k].count, pairs[k].src, pairs[k].dst, window, line);
+        }
+        if (unlisted > 0) {
+                evidence(rs, c, "%" PRIu64 " more write(s) from more than %u source/store pairs: not checked", unlisted,
+                         DATA3_MAX_PAIRS);
+                fail(rs, c, CONTROL_ERROR);
+        }
+        if (total == 0 && n_stores > 0)
+                evidence(rs, c, "no write to an evaluation store journaled in the last %s", window);
 }
 
 static void control_manual(Results *rs, const ControlInputs *in, const char *id, const char *title) {

@@ -2,7 +2,7 @@
 /*
  * The controls engine: from what the probes gathered (the policy, the live ruleset compared
  * with it, the Docker inventory, the listening sockets, the TLS probe, the daemon's settings
- * and the violations of the event log) to one ControlResult per control id of SPEC section 2
+ * and the violations and journaled writes of the event log) to one ControlResult per control id of SPEC section 2
  * (NET-1 ... AI-3) plus the CIS Docker Benchmark networking items. Pure: no I/O, so every
  * verdict can be unit-tested from fixtures; a probe that could not run is an input too, and
  * its control becomes `error`, never a silent pass.
@@ -88,7 +88,10 @@ typedef struct ControlInputs {
         const char *violations_error; /* the event log could not be verified/read */
         const char *window;          /* "24h", for evidence */
 
-        bool write_journal;          /* the watcher journals writes to evaluation stores */
+        /* Journaled writes (EVENT_WRITE) of the window, oldest first; read from the same event
+         * log as the violations (violations_error covers both). */
+        const Event *writes;
+        size_t n_writes;
 } ControlInputs;
 
 /* Evaluate every control. *ret is an array of *ret_n results (controls_free_results()). */

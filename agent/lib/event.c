@@ -19,6 +19,7 @@ static const char *const kind_names[_EVENT_KIND_MAX] = {
         [EVENT_EVENTLOG_TAMPERED] = "eventlog-tampered",
         [EVENT_AGENT_STARTED] = "agent-started",
         [EVENT_AGENT_STOPPED] = "agent-stopped",
+        [EVENT_WRITE] = "write",
 };
 
 static const char *const severity_names[] = {
@@ -41,6 +42,10 @@ static int lookup(const char *const *names, size_t n, const char *s, int *ret) {
                         return 0;
                 }
         return -EINVAL;
+}
+
+bool event_kind_is_flow(EventKind k) {
+        return k == EVENT_VIOLATION || k == EVENT_WRITE;
 }
 
 const char *event_kind_to_string(EventKind k) {
@@ -282,7 +287,7 @@ int event_to_json(const Event *e, json_t **ret) {
         if ((r = set_str(o, "ts", ts, sizeof(ts))) < 0 || (r = set_str(o, "kind", kind, 64)) < 0 ||
             (r = SET_STR(o, "host", e->host)) < 0)
                 goto fail;
-        if (e->kind == EVENT_VIOLATION) {
+        if (event_kind_is_flow(e->kind)) {
                 const char *action = event_action_to_string(e->action);
                 if (!action) {
                         r = -EINVAL;
@@ -399,7 +404,7 @@ int event_from_json(const json_t *j, Event *ret) {
         if (!json_is_object(j) || get_str(j, "kind", buf, sizeof(buf)) < 0 ||
             event_kind_from_string(buf, &e.kind) < 0)
                 return -EBADMSG;
-        if (e.kind == EVENT_VIOLATION) {
+        if (event_kind_is_flow(e.kind)) {
                 e.has_l7 = json_object_get(j, "l7") != NULL;
                 if (!has_exactly(j, violation_keys, ELEMENTSOF(violation_keys) - !e.has_l7))
                         return -EBADMSG;
@@ -412,7 +417,7 @@ int event_from_json(const json_t *j, Event *ret) {
             get_uint(j, "count", (uint64_t) INT64_MAX, &e.count) < 0)
                 return -EBADMSG;
 
-        if (e.kind != EVENT_VIOLATION) {
+        if (!event_kind_is_flow(e.kind)) {
                 if (GET_STR(j, "detail", e.detail) < 0)
                         return -EBADMSG;
                 *ret = e;

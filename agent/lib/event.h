@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The event model: what the agent reports. A violation (SPEC section 5: a forbidden or
- * default-denied flow, with its endpoints, action and optional L7 detail) and the agent's own
+ * default-denied flow, with its endpoints, action and optional L7 detail), a journaled write
+ * (an allowed write to an evaluation store, control DATA-3: the same fields) and the agent's own
  * events (ruleset drift and repair, policy reload, event log recovery or tampering). Every sink
  * (journal, event log, metrics, alerts, audit JSON) reads this one struct.
  *
@@ -36,6 +37,8 @@
 
 /* The rule of a flow that no `flows` entry allows. */
 #define EVENT_RULE_DEFAULT_DENY "DEFAULT-DENY"
+/* The rule of a journaled write (EVENT_WRITE): the control it is evidence for. */
+#define EVENT_RULE_WRITE "DATA-3"
 
 typedef enum EventKind {
         EVENT_VIOLATION,
@@ -46,6 +49,7 @@ typedef enum EventKind {
         EVENT_EVENTLOG_TAMPERED,  /* the log failed verification at start and was set aside */
         EVENT_AGENT_STARTED,
         EVENT_AGENT_STOPPED,
+        EVENT_WRITE,              /* an allowed L7 write to an evaluation store (journal, not a violation) */
         _EVENT_KIND_MAX,
 } EventKind;
 
@@ -78,7 +82,7 @@ typedef struct Event {
         EventSeverity severity;
         uint64_t count; /* repeats aggregated into this event (violations), else kind-specific */
 
-        /* EVENT_VIOLATION only. */
+        /* EVENT_VIOLATION and EVENT_WRITE (event_kind_is_flow()). */
         char rule[EVENT_MAX_RULE]; /* forbid id or EVENT_RULE_DEFAULT_DENY */
         EventAction action;
         EventEndpoint src;
@@ -109,6 +113,10 @@ int event_format(const Event *e, char **ret, size_t *ret_len);
 int event_from_json(const json_t *j, Event *ret);
 /* The same from text of at most EVENT_MAX_JSON bytes (-E2BIG beyond). */
 int event_parse(const char *text, size_t len, Event *ret);
+
+/* Does an event of kind `k` describe a flow (rule, action, endpoints, proto, l7) rather than
+ * carry a detail sentence? */
+bool event_kind_is_flow(EventKind k);
 
 const char *event_kind_to_string(EventKind k);
 int event_kind_from_string(const char *s, EventKind *ret);

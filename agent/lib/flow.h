@@ -63,6 +63,7 @@ typedef struct Flow {
         int32_t forbid;       /* FORBIDDEN: index into Policy.forbids, else -1 */
         int32_t write_forbid; /* a forbid with `access: write` matching the pair, else -1 */
         bool read_only;       /* ALLOWED only by `access: read-only` entries */
+        bool journal;         /* into an evaluation store, not a write violation: writes are journaled */
         bool l4_reported;     /* the L4 verdict was turned into an event already */
 
         FlowL7State l7;

@@ -20,6 +20,13 @@ typedef struct Series {
         char dst[EVENT_MAX_SERVICE];
 } Series;
 
+/* A journaled write's source and destination services (DATA-3). */
+typedef struct WritePair {
+        uint64_t value;
+        char src[EVENT_MAX_SERVICE];
+        char dst[EVENT_MAX_SERVICE];
+} WritePair;
+
 typedef struct SinkCounters {
         char name[METRICS_MAX_SINK_NAME];
         uint64_t dropped;
@@ -34,6 +41,9 @@ struct Metrics {
         size_t max_series;
         uint64_t overflow;
         Series overflow_series[_EVENT_ACTION_MAX];
+
+        WritePair writes[METRICS_MAX_WRITE_PAIRS + 1]; /* the last one: overflow */
+        size_t n_writes;
 
         uint64_t events[_EVENT_KIND_MAX];
         uint64_t ruleset_drifts;
@@ -142,6 +152,23 @@ static int count_violation(Metrics *m, const Event *e) {
         return 0;
 }
 
+static void count_write(Metrics *m, const Event *e) {
+        WritePair *w = &m->writes[METRICS_MAX_WRITE_PAIRS];
+
+        /* A handful of pairs in practice (the stores' few writers): a scan is enough. */
+        for (size_t i = 0; i < m->n_writes; i++)
+                if (streq(m->writes[i].src, e->src.service) && streq(m->writes[i].dst, e->dst.service)) {
+                        w = &m->writes[i];
+                        break;
+                }
+        if (w == &m->writes[METRICS_MAX_WRITE_PAIRS] && m->n_writes < METRICS_MAX_WRITE_PAIRS) {
+                w = &m->writes[m->n_writes++];
+                EVENT_SET(w->src, e->src.service);
+                EVENT_SET(w->dst, e->dst.service);
+        }
+        w->value += e->count ? e->count : 1;
+}
+
 int metrics_count_event(Metrics *m, const Event *e) {
         if ((unsigned) e->kind >= _EVENT_KIND_MAX)
                 return -EINVAL;
@@ -153,6 +180,9 @@ int metrics_count_event(Metrics *m, const Event *e) {
                 m->events[e->kind]++;
                 return r;
         }
+        case EVENT_WRITE:
+                count_write(m, e);
+                break;
         case EVENT_RULESET_DRIFT:
                 m->ruleset_drifts++;
                 m->ruleset_in_sync = false;
@@ -349,6 +379,19 @@ int metrics_render(const Metrics *m, char **ret, size_t *ret_len) {
         header(f, "ceredis_metrics_series_overflow_total", "counter",
                "Violations counted in the _overflow_ series because the series cap was reached.");
         fprintf(f, "ceredis_metrics_series_overflow_total %" PRIu64 "\n", m->overflow);
+
+        header(f, "ceredis_writes_journaled_total", "counter",
+               "Allowed writes to evaluation stores journaled (DATA-3), by source and destination service.");
+        for (size_t i = 0; i <= METRICS_MAX_WRITE_PAIRS; i++) {
+                const WritePair *w = &m->writes[i];
+                if (i == METRICS_MAX_WRITE_PAIRS ? w->value == 0 : i >= m->n_writes)
+                        continue;
+                fputs("ceredis_writes_journaled_total{src_service=\"", f);
+                metrics_escape_label(f, i == METRICS_MAX_WRITE_PAIRS ? METRICS_OVERFLOW_RULE : w->src);
+                fputs("\",dst_service=\"", f);
+                metrics_escape_label(f, i == METRICS_MAX_WRITE_PAIRS ? METRICS_OVERFLOW_RULE : w->dst);
+                fprintf(f, "\"} %" PRIu64 "\n", w->value);
+        }
 
         header(f, "ceredis_events_total", "counter", "Events reported, by kind.");
         for (size_t k = 0; k < _EVENT_KIND_MAX; k++)

@@ -18,6 +18,8 @@
 #define METRICS_MAX_SINKS 8u
 #define METRICS_MAX_SINK_NAME 32u
 #define METRICS_OVERFLOW_RULE "_overflow_"
+/* Pairs of ceredis_writes_journaled_total; later pairs count under src/dst "_overflow_". */
+#define METRICS_MAX_WRITE_PAIRS 64u
 /* What a scrape answer says it is. */
 #define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 

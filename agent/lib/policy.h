@@ -27,6 +27,9 @@
 #define POLICY_MAX_LIST 65536u /* items of any inner list: ports, tags, CIDRs, interfaces */
 #define POLICY_MAX_RESOLVED (4u * 1024u * 1024u) /* services named by all selectors together */
 
+/* SPEC vocabulary: the tag of a service whose writes are journaled (control DATA-3). */
+#define POLICY_TAG_EVALUATION_STORE "evaluation-store"
+
 /* 1-based position of a YAML node in the policy file. */
 typedef struct PolicyPos {
         unsigned line;

@@ -59,7 +59,7 @@ static void on_event(const Event *e, void *userdata) {
 
         if (event_format(e, &text, &len) < 0 || event_parse(text, len, &back) < 0)
                 abort();
-        if (back.count != e->count || !streq(back.rule, e->rule))
+        if (back.count != e->count || !streq(back.rule, e->rule) || back.kind != e->kind)
                 abort();
 }
 
@@ -97,14 +97,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 classify_nflog(policy, map, &pkt, r, &contained);
                         } else
                                 classify_packet(policy, map, t, &pkt, now, r);
-                        if (r->verdict > CLASSIFY_LOGGED)
+                        if (r->verdict > CLASSIFY_WRITE)
+                                abort();
+                        /* A journaled write is an L7 finding, into an evaluation store only. */
+                        if (r->verdict == CLASSIFY_WRITE &&
+                            (!r->l7 || !streq(r->rule, EVENT_RULE_WRITE) ||
+                             !classify_service_is_evaluation_store(policy, r->dst_service)))
                                 abort();
                         if (r->verdict != CLASSIFY_NOTHING) {
                                 if (strnlen(r->rule, sizeof(r->rule)) == sizeof(r->rule) ||
                                     strnlen(r->method, sizeof(r->method)) == sizeof(r->method) ||
                                     strnlen(r->path, sizeof(r->path)) == sizeof(r->path))
                                         abort();
-                                if (r->l7 && r->verdict != CLASSIFY_WRITE_FORBID && r->verdict != CLASSIFY_READ_ONLY)
+                                if (r->l7 && r->verdict != CLASSIFY_WRITE_FORBID && r->verdict != CLASSIFY_READ_ONLY &&
+                                    r->verdict != CLASSIFY_WRITE)
                                         abort();
                                 classify_agg_hit(a, policy, r, "fuzz", now, on_event, NULL);
                         }

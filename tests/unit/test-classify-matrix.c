@@ -48,12 +48,14 @@ static void assert_same_decision(const Policy *p, const ClassifyMap *m, int32_t 
         classify_flow_start(p, &slow);
         classify_map_flow_start(m, p, &fast);
         if (slow.decision != fast.decision || slow.forbid != fast.forbid || slow.write_forbid != fast.write_forbid ||
-            slow.read_only != fast.read_only || slow.l7 != fast.l7 || slow.l7_protocol != fast.l7_protocol)
-                fail_msg("%s -> %s %s/%u: slow decision %d forbid %d write %d ro %d l7 %d/%d, matrix %d %d %d %d %d/%d",
+            slow.read_only != fast.read_only || slow.journal != fast.journal || slow.l7 != fast.l7 ||
+            slow.l7_protocol != fast.l7_protocol)
+                fail_msg("%s -> %s %s/%u: slow decision %d forbid %d write %d ro %d journal %d l7 %d/%d, "
+                         "matrix %d %d %d %d %d %d/%d",
                          classify_service_name(p, src), classify_service_name(p, dst),
                          proto == IPPROTO_TCP ? "tcp" : "udp", dport, slow.decision, slow.forbid,
-                         slow.write_forbid, slow.read_only, slow.l7, slow.l7_protocol, fast.decision, fast.forbid,
-                         fast.write_forbid, fast.read_only, fast.l7, fast.l7_protocol);
+                         slow.write_forbid, slow.read_only, slow.journal, slow.l7, slow.l7_protocol, fast.decision,
+                         fast.forbid, fast.write_forbid, fast.read_only, fast.journal, fast.l7, fast.l7_protocol);
 }
 
 /* Every pair, on every port the policy names (and its neighbours), and random ports. Returns
@@ -140,7 +142,7 @@ static void test_other_policy_falls_back(void **state) {
 /* ---- Random policies */
 
 static const char *const zone_names[] = { "pub", "priv", "ops" };
-static const char *const tag_names[] = { "t0", "t1", "t2", "t3" };
+static const char *const tag_names[] = { "t0", "t1", "t2", POLICY_TAG_EVALUATION_STORE };
 static const uint16_t port_pool[] = { 80, 443, 3000, 5432, 8080, 8090, 53, 6379 };
 static const char *const protocols[] = { "tcp", "http", "postgresql", "tls" };
 

@@ -300,12 +300,38 @@ static void test_pgsql_read_only(void **state) {
                 assert_int_equal(rp.last.dst_service, svc(fx, "postgres"));
         }
 
-        /* cass -> postgres is allowed with any access: its INSERT raises nothing. */
+        /* cass -> postgres is allowed with any access: its INSERT is no violation, but postgres
+         * is an evaluation store, so the write is journaled (DATA-3) with its source. */
         flow_table_clear(fx->flows);
         replay(fx, CAPTURES "pgsql-insert.pcap", 5439, "172.18.1.4", "172.18.1.6", 5432, &rp);
+        assert_int_equal(rp.n_l7, 1);
+        assert_int_equal(rp.verdicts[CLASSIFY_WRITE], 1);
+        for (size_t i = 1; i < ELEMENTSOF(rp.verdicts); i++)
+                if (i != CLASSIFY_WRITE)
+                        assert_int_equal(rp.verdicts[i], 0);
+        assert_int_equal(rp.last.verdict, CLASSIFY_WRITE);
+        assert_string_equal(rp.last.rule, EVENT_RULE_WRITE);
+        assert_int_equal(rp.last.severity, POLICY_SEVERITY_LOW);
+        assert_int_equal(rp.last.action, EVENT_ACTION_OBSERVED);
+        assert_string_equal(rp.last.method, "INSERT");
+        assert_int_equal(rp.last.statement_class, DECODE_CLASS_WRITE);
+        assert_int_equal(rp.last.src_service, svc(fx, "cass"));
+        assert_int_equal(rp.last.dst_service, svc(fx, "postgres"));
+
+        /* Its SELECT is a read: nothing to journal. */
+        flow_table_clear(fx->flows);
+        replay(fx, CAPTURES "pgsql-select.pcap", 5439, "172.18.1.4", "172.18.1.6", 5432, &rp);
+        assert_true(rp.n_payload >= 2);
         assert_int_equal(rp.n_l7, 0);
-        assert_int_equal(rp.verdicts[CLASSIFY_NOTHING], (int) rp.verdicts[0]);
-        assert_int_equal(rp.verdicts[CLASSIFY_READ_ONLY], 0);
+        for (size_t i = 1; i < ELEMENTSOF(rp.verdicts); i++)
+                assert_int_equal(rp.verdicts[i], 0);
+
+        /* The extended protocol's UPDATE, in enforce mode, is journaled too, and the flow keeps
+         * being inspected (it is allowed: nothing cuts it). */
+        flow_table_clear(fx->flows);
+        replay(fx, CAPTURES "pgsql-extended.pcap", 5439, "172.18.1.4", "172.18.1.6", 5432, &rp);
+        assert_true(rp.verdicts[CLASSIFY_WRITE] >= 1);
+        assert_string_equal(rp.last.method, "UPDATE");
 }
 
 static void test_http_write_forbid(void **state) {
@@ -329,11 +355,38 @@ static void test_http_write_forbid(void **state) {
         assert_true(rp.verdicts[CLASSIFY_FORBID] >= 1);
         assert_int_equal(rp.n_l7, 0);
 
-        /* The API's POST to cass is allowed. */
+        /* The forbidden write stays the violation: never journaled instead. */
+        flow_table_clear(fx->flows);
+        replay(fx, CAPTURES "http-post.pcap", 8080, "172.18.1.16", "172.18.1.4", 8080, &rp);
+        assert_int_equal(rp.verdicts[CLASSIFY_WRITE], 0);
+
+        /* The API's POST to cass is allowed: no violation, a journaled write (cass is an
+         * evaluation store). */
         flow_table_clear(fx->flows);
         replay(fx, CAPTURES "http-post.pcap", 8080, "172.18.0.6", "172.18.1.4", 8080, &rp);
+        assert_int_equal(rp.n_l7, 1);
+        assert_int_equal(rp.verdicts[CLASSIFY_FORBID] + rp.verdicts[CLASSIFY_DEFAULT_DENY] +
+                                 rp.verdicts[CLASSIFY_WRITE_FORBID] + rp.verdicts[CLASSIFY_READ_ONLY],
+                         0);
+        assert_int_equal(rp.last.verdict, CLASSIFY_WRITE);
+        assert_string_equal(rp.last.rule, EVENT_RULE_WRITE);
+        assert_string_equal(rp.last.method, "POST");
+        assert_string_equal(rp.last.path, "/scores");
+        assert_int_equal(rp.last.src_service, svc(fx, "api"));
+        assert_int_equal(rp.last.dst_service, svc(fx, "cass"));
+
+        /* Its GET is a read: nothing. */
+        flow_table_clear(fx->flows);
+        replay(fx, CAPTURES "http-get.pcap", 8080, "172.18.0.6", "172.18.1.4", 8080, &rp);
         assert_int_equal(rp.n_l7, 0);
-        assert_int_equal(rp.verdicts[CLASSIFY_FORBID] + rp.verdicts[CLASSIFY_DEFAULT_DENY], 0);
+
+        /* The same POST to pocketbase, a store without the evaluation-store tag: nothing. */
+        flow_table_clear(fx->flows);
+        replay(fx, CAPTURES "http-post.pcap", 8080, "172.18.0.6", "172.18.1.2", 8090, &rp);
+        assert_int_equal(rp.n_l7, 0);
+        assert_true(rp.n_payload >= 1);
+        for (size_t i = 1; i < ELEMENTSOF(rp.verdicts); i++)
+                assert_int_equal(rp.verdicts[i], 0);
 
         /* A HEAD over IPv6 (SLL2) from grafana to ralph (read-only) is a read. */
         flow_table_clear(fx->flows);
@@ -360,6 +413,59 @@ static void test_http_read_only_write(void **state) {
         p.tcp_seq += 100;
         classify_packet(fx->policy, fx->map, fx->flows, &p, 2, r);
         assert_int_equal(r->verdict, CLASSIFY_NOTHING);
+}
+
+/* Audit mode: a write from an address no service has reaches the store (its flow is
+ * default-denied, and only logged): it is journaled with source "unknown". The event is a
+ * `write`, not a violation, and a burst of them is one event plus a count. */
+static void emit_count(const Event *e, void *userdata) {
+        Event *last = userdata;
+        *last = *e;
+        last[1].count += e->count; /* the total, in the second slot */
+}
+
+static void test_write_journal(void **state) {
+        Fixture *fx = *state;
+        _cleanup_(classify_agg_freep) ClassifyAggregator *agg = NULL;
+        _cleanup_free_ ClassifyResult *r = malloc(sizeof(*r));
+        _cleanup_free_ Event *ev = calloc(2, sizeof(Event));
+        DecodePacket p;
+
+        assert_non_null(r);
+        assert_non_null(ev);
+        assert_int_equal(classify_agg_new(0, 1000, &agg), 0);
+        p = tcp_packet("172.18.9.9", 41000, "172.18.1.4", 8080, DECODE_TCP_ACK | DECODE_TCP_PSH,
+                       "POST /scores HTTP/1.1\r\nHost: cass\r\n\r\n");
+        for (int i = 0; i < 5; i++) {
+                p.tcp_seq += 100;
+                classify_packet(fx->policy, fx->map, fx->flows, &p, 1 + (uint64_t) i, r);
+                assert_int_equal(r->verdict, CLASSIFY_WRITE);
+                assert_int_equal(r->src_service, FLOW_SERVICE_UNKNOWN);
+                classify_agg_hit(agg, fx->policy, r, "vps1", 1 + (uint64_t) i, emit_count, ev);
+        }
+        /* One event at once, the four repeats at the end of the window. */
+        assert_int_equal(ev[1].count, 1);
+        classify_agg_tick(agg, 5000, false, emit_count, ev);
+        assert_int_equal(ev[1].count, 5);
+        assert_int_equal(ev[0].kind, EVENT_WRITE);
+        assert_int_equal(ev[0].count, 4);
+        assert_string_equal(ev[0].rule, "DATA-3");
+        assert_string_equal(ev[0].src.service, "unknown");
+        assert_string_equal(ev[0].src.ip, "172.18.9.9");
+        assert_string_equal(ev[0].dst.service, "cass");
+        assert_int_equal(ev[0].dst.port, 8080);
+        assert_int_equal(ev[0].severity, POLICY_SEVERITY_LOW);
+        assert_true(ev[0].has_l7);
+        assert_string_equal(ev[0].l7.protocol, "http");
+        assert_string_equal(ev[0].l7.method, "POST");
+        assert_string_equal(ev[0].l7.path, "/scores");
+        assert_string_equal(ev[0].l7.statement_class, "write");
+
+        /* A read on the same flow: the default-deny stands, nothing journaled. */
+        p = tcp_packet("172.18.9.9", 41001, "172.18.1.4", 8080, DECODE_TCP_ACK | DECODE_TCP_PSH,
+                       "GET /scores HTTP/1.1\r\nHost: cass\r\n\r\n");
+        classify_packet(fx->policy, fx->map, fx->flows, &p, 10, r);
+        assert_int_equal(r->verdict, CLASSIFY_DEFAULT_DENY);
 }
 
 /* ---- NFLOG */
@@ -591,6 +697,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_pgsql_read_only, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_write_forbid, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_http_read_only_write, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_journal, setup_audit, teardown),
                 cmocka_unit_test_setup_teardown(test_nflog, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_event_fields, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_aggregation, setup, teardown),

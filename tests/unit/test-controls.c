@@ -2,7 +2,7 @@
 /*
  * The controls engine on fixtures: the reference policy, a real GET /containers/json answer
  * of the testbed (postgres published on 0.0.0.0:5432 and [::]:5432), listeners, TLS results
- * and violations. Each verdict is checked together with the evidence that justifies it.
+ * violations and journaled writes. Each verdict is checked together with the evidence that justifies it.
  */
 #include "ceredis.h"
 
@@ -177,17 +177,112 @@ static void test_net2_and_forbids(void **state) {
         assert_true(has_evidence(c, "no forbid entry with id AI-2"));
 }
 
-static void test_manual_and_data3(void **state) {
+static void test_manual(void **state) {
         Fixture *f = *state;
         const ControlResult *c = eval(f, "AI-3");
         assert_int_equal(c->status, CONTROL_MANUAL);
         assert_true(has_evidence(c, "by DPO on 2026-09-01"));
-        assert_int_equal(eval(f, "DATA-3")->status, CONTROL_ERROR);
         /* Without attestations (hidden, not freed: teardown frees them). */
         size_t n = f->policy->n_controls;
         f->policy->n_controls = 0;
         assert_int_equal(eval(f, "DATA-2")->status, CONTROL_FAIL);
         f->policy->n_controls = n;
+}
+
+static void write_event(Event *e, const char *src, const char *dst, uint64_t count) {
+        event_init(e, EVENT_WRITE);
+        EVENT_SET(e->rule, EVENT_RULE_WRITE);
+        EVENT_SET(e->src.service, src);
+        EVENT_SET(e->dst.service, dst);
+        e->action = EVENT_ACTION_OBSERVED;
+        e->count = count;
+}
+
+static void test_data3_pass(void **state) {
+        Fixture *f = *state;
+        Event w[3];
+
+        /* No write in the window: the stores are named, nothing is wrong. */
+        const ControlResult *c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_PASS);
+        assert_true(has_evidence(c, "evaluation store cass (policy line 50)"));
+        assert_true(has_evidence(c, "evaluation store postgres (policy line 57)"));
+        assert_true(has_evidence(c, "no write to an evaluation store journaled in the last 24h"));
+
+        /* Writes of allowed pairs, counted per pair with the flow's line. */
+        write_event(&w[0], "api", "cass", 3);
+        write_event(&w[1], "cass", "postgres", 5);
+        write_event(&w[2], "api", "cass", 2);
+        f->in.writes = w;
+        f->in.n_writes = ELEMENTSOF(w);
+        c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_PASS);
+        assert_true(has_evidence(c, "5 write(s) api -> cass journaled in the last 24h (flow at policy line 106)"));
+        assert_true(has_evidence(c, "5 write(s) cass -> postgres journaled in the last 24h (flow at policy line 109)"));
+        assert_false(has_evidence(c, "no write"));
+        /* Only writes count: a violation in the list is not a journaled write. */
+        w[1].kind = EVENT_VIOLATION;
+        c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_PASS);
+        assert_false(has_evidence(c, "cass -> postgres"));
+}
+
+static void test_data3_fail_unknown_source(void **state) {
+        Fixture *f = *state;
+        Event w[2];
+
+        write_event(&w[0], "api", "postgres", 1);
+        write_event(&w[1], "unknown", "postgres", 4);
+        f->in.writes = w;
+        f->in.n_writes = 1;
+        /* api reaches postgres through no `flows` entry. */
+        const ControlResult *c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_FAIL);
+        assert_true(has_evidence(c, "1 write(s) api -> postgres in the last 24h: no `flows` entry allows api to write to postgres"));
+
+        f->in.writes = w + 1;
+        c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_FAIL);
+        assert_true(has_evidence(c, "4 write(s) unknown -> postgres in the last 24h: the source is no service of the policy"));
+
+        /* grafana's flow to postgres is read-only: it does not make a write legitimate. */
+        write_event(&w[0], "grafana", "postgres", 1);
+        f->in.writes = w;
+        c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_FAIL);
+        assert_true(has_evidence(c, "no `flows` entry allows grafana to write to postgres"));
+}
+
+static void test_data3_fail_no_store(void **state) {
+        Fixture *f = *state;
+        size_t saved[2] = { f->policy->services[4].n_tags, f->policy->services[5].n_tags };
+
+        assert_string_equal(f->policy->services[4].name, "cass");
+        assert_string_equal(f->policy->services[5].name, "postgres");
+        /* Hidden, not freed: teardown frees them. */
+        f->policy->services[4].n_tags = 0;
+        f->policy->services[5].n_tags = 0;
+        const ControlResult *c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_FAIL);
+        assert_true(has_evidence(c, "the policy tags no service `evaluation-store`: there is nothing to journal"));
+        assert_false(has_evidence(c, "evaluation store cass"));
+        f->policy->services[4].n_tags = saved[0];
+        f->policy->services[5].n_tags = saved[1];
+        assert_int_equal(eval(f, "DATA-3")->status, CONTROL_PASS);
+}
+
+static void test_data3_error(void **state) {
+        Fixture *f = *state;
+        Event w;
+
+        write_event(&w, "api", "cass", 1);
+        f->in.writes = &w;
+        f->in.n_writes = 1;
+        f->in.violations_error = "the event log is tampered at eventlog.jsonl:3: HMAC mismatch";
+        const ControlResult *c = eval(f, "DATA-3");
+        assert_int_equal(c->status, CONTROL_ERROR);
+        assert_true(has_evidence(c, "event log: the event log is tampered"));
+        assert_false(has_evidence(c, "api -> cass"));
 }
 
 static void test_net3(void **state) {
@@ -250,7 +345,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_net1_violations, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_net1_error_without_docker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_net2_and_forbids, setup, teardown),
-                cmocka_unit_test_setup_teardown(test_manual_and_data3, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_manual, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_data3_pass, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_data3_fail_unknown_source, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_data3_fail_no_store, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_data3_error, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_net3, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_cis, setup, teardown),
                 cmocka_unit_test(test_address_public),

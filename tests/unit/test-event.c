@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The event model: violations and agent events survive a JSON round trip byte for byte,
+ * The event model: violations, journaled writes and agent events survive a JSON round trip byte for byte,
  * hostile strings (quotes, control characters, invalid UTF-8) are sanitised before jansson
  * sees them, the worst-case event fits its stated size, and the decoder refuses anything that
  * is not exactly an event.
@@ -99,6 +99,61 @@ static void test_agent_event_round_trip(void **state) {
         assert_int_equal(event_parse(text, len, &back), 0);
         assert_string_equal(back.detail, "cut 42 bytes of a torn write");
         assert_events_equal(&e, &back);
+}
+
+static void test_write_round_trip(void **state) {
+        _cleanup_free_ char *text = NULL;
+        Event e, back;
+        json_t *j;
+        size_t len;
+
+        /* A journaled write has the fields of a violation under its own kind. */
+        event_init(&e, EVENT_WRITE);
+        e.ts_usec = 1788264000000001ull;
+        EVENT_SET(e.host, "vps1");
+        EVENT_SET(e.rule, EVENT_RULE_WRITE);
+        e.action = EVENT_ACTION_OBSERVED;
+        EVENT_SET(e.src.service, "api");
+        EVENT_SET(e.src.ip, "172.18.0.6");
+        e.src.port = 41000;
+        EVENT_SET(e.dst.service, "cass");
+        EVENT_SET(e.dst.ip, "172.18.1.4");
+        e.dst.port = 8080;
+        EVENT_SET(e.proto, "tcp");
+        e.has_l7 = true;
+        EVENT_SET(e.l7.protocol, "http");
+        EVENT_SET(e.l7.method, "POST");
+        EVENT_SET(e.l7.path, "/api/competency");
+        EVENT_SET(e.l7.statement_class, "write");
+        e.count = 3;
+        assert_true(event_kind_is_flow(EVENT_WRITE));
+        assert_false(event_kind_is_flow(EVENT_POLICY_RELOADED));
+        assert_int_equal(event_format(&e, &text, &len), 0);
+        assert_non_null(strstr(text, "\"kind\":\"write\""));
+        assert_non_null(strstr(text, "\"rule\":\"DATA-3\""));
+        assert_non_null(strstr(text, "\"severity\":\"low\""));
+        assert_non_null(strstr(text, "\"src\":{\"service\":\"api\""));
+        assert_null(strstr(text, "\"detail\""));
+        assert_int_equal(event_parse(text, len, &back), 0);
+        assert_int_equal(back.kind, EVENT_WRITE);
+        assert_string_equal(back.rule, "DATA-3");
+        assert_string_equal(back.src.service, "api");
+        assert_string_equal(back.dst.service, "cass");
+        assert_int_equal(back.dst.port, 8080);
+        assert_string_equal(back.l7.method, "POST");
+        assert_string_equal(back.l7.path, "/api/competency");
+        assert_int_equal(back.action, EVENT_ACTION_OBSERVED);
+        assert_events_equal(&e, &back);
+
+        /* The strict decoder holds for this kind too: a detail key is not a write's. */
+        j = json_loads(text, 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(json_object_set_new(j, "detail", json_string("x")), 0);
+        assert_int_equal(event_from_json(j, &back), -EBADMSG);
+        assert_int_equal(json_object_del(j, "detail"), 0);
+        assert_int_equal(json_object_del(j, "src"), 0);
+        assert_int_equal(event_from_json(j, &back), -EBADMSG);
+        json_decref(j);
 }
 
 static void test_sanitise(void **state) {
@@ -294,6 +349,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_violation_round_trip),
                 cmocka_unit_test(test_agent_event_round_trip),
+                cmocka_unit_test(test_write_round_trip),
                 cmocka_unit_test(test_sanitise),
                 cmocka_unit_test(test_worst_case_size),
                 cmocka_unit_test(test_timestamps),

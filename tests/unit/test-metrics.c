@@ -77,6 +77,38 @@ static void test_counts(void **state) {
         assert_int_equal(metrics_count_event(m, &e), -EINVAL);
 }
 
+static void test_writes(void **state) {
+        _cleanup_(metrics_freep) Metrics *m = NULL;
+        _cleanup_free_ char *text = NULL;
+        char src[32];
+        Event e;
+
+        assert_int_equal(metrics_new(0, &m), 0);
+        /* Journaled writes are no violations: their own counter, per source and store. */
+        violation(&e, EVENT_RULE_WRITE, "api", "cass", EVENT_ACTION_OBSERVED, 3);
+        e.kind = EVENT_WRITE;
+        assert_int_equal(metrics_count_event(m, &e), 0);
+        assert_int_equal(metrics_count_event(m, &e), 0);
+        text = render(m);
+        assert_non_null(strstr(text, "ceredis_writes_journaled_total{src_service=\"api\",dst_service=\"cass\"} 6\n"));
+        assert_non_null(strstr(text, "ceredis_events_total{kind=\"write\"} 2\n"));
+        assert_non_null(strstr(text, "ceredis_events_total{kind=\"violation\"} 0\n"));
+        assert_null(strstr(text, "ceredis_violations_total{"));
+        free(TAKE_PTR(text));
+
+        /* Past the pair cap, writes still count, under _overflow_. */
+        for (unsigned i = 0; i < METRICS_MAX_WRITE_PAIRS + 5; i++) {
+                snprintf(src, sizeof(src), "w-%u", i);
+                EVENT_SET(e.src.service, src);
+                e.count = 1;
+                assert_int_equal(metrics_count_event(m, &e), 0);
+        }
+        text = render(m);
+        assert_non_null(strstr(text, "ceredis_writes_journaled_total{src_service=\"w-0\",dst_service=\"cass\"} 1\n"));
+        assert_null(strstr(text, "src_service=\"w-63\""));
+        assert_non_null(strstr(text, "ceredis_writes_journaled_total{src_service=\"_overflow_\",dst_service=\"_overflow_\"} 6\n"));
+}
+
 static void test_escaping(void **state) {
         _cleanup_(metrics_freep) Metrics *m = NULL;
         _cleanup_free_ char *text = NULL;
@@ -158,6 +190,7 @@ static void test_sinks(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_writes),
                 cmocka_unit_test(test_counts),
                 cmocka_unit_test(test_escaping),
                 cmocka_unit_test(test_cap),

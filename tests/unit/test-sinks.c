@@ -206,6 +206,29 @@ static void test_journal_fields(void **state) {
         for (size_t i = 0; i < n; i++)
                 free(f[i]);
 
+        /* A journaled write: the flow's fields, its own id, a sentence naming the source. */
+        violation(&e);
+        e.kind = EVENT_WRITE;
+        EVENT_SET(e.rule, EVENT_RULE_WRITE);
+        e.severity = POLICY_SEVERITY_LOW;
+        e.action = EVENT_ACTION_OBSERVED;
+        EVENT_SET(e.src.service, "api");
+        e.has_l7 = true;
+        EVENT_SET(e.l7.protocol, "postgresql");
+        EVENT_SET(e.l7.method, "INSERT");
+        EVENT_SET(e.l7.statement_class, "write");
+        assert_int_equal(journal_sink_fields(&e, f, ELEMENTSOF(f), &n), 0);
+        assert_true(has_field(f, n, "CEREDIS_EVENT=write"));
+        assert_true(has_field(f, n, "CEREDIS_RULE=DATA-3"));
+        assert_true(has_field(f, n, "CEREDIS_SRC_SERVICE=api"));
+        assert_true(has_field(f, n, "CEREDIS_L7_METHOD=INSERT"));
+        assert_true(has_field(f, n, "MESSAGE=DATA-3 write journaled: api 198.51.100.7 port 40000 -> postgres 172.18.0.5 port 5432 tcp INSERT, count 1"));
+        assert_true(has_field(f, n, "MESSAGE_ID=5d2e8c1a7b4f4e6f9a03c6b1d8e27f40"));
+        snprintf(prio, sizeof(prio), "PRIORITY=%d", LOG_INFO);
+        assert_true(has_field(f, n, prio));
+        for (size_t i = 0; i < n; i++)
+                free(f[i]);
+
         /* Distinct, well-formed ids per kind. */
         for (int a = 0; a < _EVENT_KIND_MAX; a++) {
                 const char *id = journal_sink_message_id((EventKind) a);
