@@ -76,6 +76,23 @@ static int load(const void *data, size_t size, size_t max, json_t **ret) {
         return 0;
 }
 
+/* A list answer (/containers/json, /networks): an array of at most `max_items`. */
+static int load_array(const void *data, size_t size, size_t max_items, json_t **ret) {
+        json_t *root;
+        int k;
+
+        k = load(data, size, DOCKER_MAX_ANSWER, &root);
+        if (k < 0)
+                return k;
+        k = !json_is_array(root) ? -EBADMSG : json_array_size(root) > max_items ? -E2BIG : 0;
+        if (k < 0) {
+                json_decref(root);
+                return k;
+        }
+        *ret = root;
+        return 0;
+}
+
 static void label_done(DockerLabel *l) {
         free(l->key);
         free(l->value);
@@ -303,17 +320,9 @@ int docker_parse_containers(const void *data, size_t size, DockerInventory *ret)
         size_t i;
         int k;
 
-        k = load(data, size, DOCKER_MAX_ANSWER, &root);
+        k = load_array(data, size, DOCKER_MAX_CONTAINERS, &root);
         if (k < 0)
                 return k;
-        if (!json_is_array(root)) {
-                k = -EBADMSG;
-                goto fail;
-        }
-        if (json_array_size(root) > DOCKER_MAX_CONTAINERS) {
-                k = -E2BIG;
-                goto fail;
-        }
         json_array_foreach(root, i, v) {
                 DockerContainer c = {};
                 const char *id;
@@ -448,17 +457,9 @@ int docker_parse_networks(const void *data, size_t size, DockerNetworks *ret) {
         size_t i;
         int k;
 
-        k = load(data, size, DOCKER_MAX_ANSWER, &root);
+        k = load_array(data, size, DOCKER_MAX_NETWORKS, &root);
         if (k < 0)
                 return k;
-        if (!json_is_array(root)) {
-                k = -EBADMSG;
-                goto fail;
-        }
-        if (json_array_size(root) > DOCKER_MAX_NETWORKS) {
-                k = -E2BIG;
-                goto fail;
-        }
         json_array_foreach(root, i, v) {
                 DockerNetwork n = {};
 
